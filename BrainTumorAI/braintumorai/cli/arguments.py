@@ -1,0 +1,41 @@
+"""Argument helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+from ..modalities import assign_modalities, normalise_modality
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """FILE... (modality from the name) and --modality NAME=FILE (explicit)."""
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="volume files or DICOM folders; the modality is read from the name (t1c, t2f, FLAIR, CT1 ...)")
+    parser.add_argument("--modality", "-m", action="append", default=[], metavar="NAME=FILE",
+                        help="give a volume's modality explicitly (T1, T1C, T2, FLAIR, CT, PET); repeatable")
+    parser.add_argument("--reference", metavar="MODALITY",
+                        help="reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET)")
+
+
+def input_files(args: argparse.Namespace) -> dict[str, str]:
+    """modality -> path from FILE... and --modality NAME=FILE; a clear error on clashes."""
+    explicit: dict[str, str] = {}
+    for item in args.modality:
+        if "=" not in item:
+            raise InputError(f"'--modality {item}' is not of the form NAME=FILE, e.g. --modality T1C=post.nii.gz.")
+        name, path = item.split("=", 1)
+        modality = normalise_modality(name)
+        if modality in explicit:
+            raise InputError(f"{modality} was given twice; keep one volume per modality.")
+        explicit[modality] = path
+    by_name = assign_modalities(args.files) if args.files else {}
+    for modality, path in by_name.items():
+        if modality in explicit:
+            raise InputError(
+                f"{modality} was given twice ('{explicit[modality]}' and '{path}'); keep one volume per modality."
+            )
+    files = {**by_name, **explicit}
+    if not files:
+        raise InputError("No volume was given; pass at least one FILE or --modality NAME=FILE.")
+    return files

@@ -1,0 +1,139 @@
+"""Reading volumes: NIfTI / NRRD / MHA files and DICOM series, checked on the way in.
+
+Every image that leaves this module is a 3-D, scalar, finite, non-constant
+``SimpleITK.Image`` of type float32, or an ``InputError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+
+PathLike = Union[str, os.PathLike]
+
+
+def read_image(path: PathLike) -> sitk.Image:
+    """Read a volume file, or the DICOM series in a folder, as a checked float32 image.
+
+    Args:
+        path: a NIfTI (.nii, .nii.gz), NRRD, MetaImage file, or a folder holding one
+            DICOM series.
+
+    Returns:
+        3-D float32 ``SimpleITK.Image`` with the file's geometry (LPS).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"The file '{path}' does not exist; check the path.")
+    if path.is_dir():
+        image = _read_dicom_series(path)
+    else:
+        try:
+            image = sitk.ReadImage(str(path))
+        except RuntimeError as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown format"
+            raise InputError(
+                f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume ({reason}); "
+                "check that the file is complete and in one of these formats."
+            ) from None
+    return check_image(image, str(path))
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(
+            f"The folder '{folder}' holds no DICOM series; give a volume file or a folder of DICOM slices."
+        )
+    if len(series_ids) > 1:
+        raise InputError(
+            f"The folder '{folder}' holds {len(series_ids)} DICOM series; "
+            "put each series in its own folder and give one folder per modality."
+        )
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
+    reader.MetaDataDictionaryArrayUpdateOn()
+    reader.LoadPrivateTagsOff()
+    try:
+        image = reader.Execute()
+    except RuntimeError:
+        raise InputError(
+            f"Cannot read the DICOM series in '{folder}'; check that all its slices are present and readable."
+        ) from None
+    # Keep the first slice's tags that PET SUV needs (units, weight, dose, ...).
+    for key in reader.GetMetaDataKeys(0):
+        try:
+            image.SetMetaData(key, reader.GetMetaData(0, key))
+        except (RuntimeError, UnicodeDecodeError):
+            continue
+    return image
+
+
+def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
+    """Check that ``image`` is a usable 3-D scalar volume; return it as float32.
+
+    A 4-D image whose extra axes have size 1 is squeezed to 3-D; anything else that
+    is not 3-D, not scalar, empty, constant or non-finite is refused.
+    """
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"'{name}' has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour or vector image); "
+            "give a scalar grey-level volume."
+        )
+    dimension = image.GetDimension()
+    if dimension == 4 and image.GetSize()[3] == 1:
+        image = image[:, :, :, 0]
+        dimension = 3
+    if dimension != 3:
+        size = "x".join(str(s) for s in image.GetSize())
+        raise InputError(
+            f"'{name}' is a {dimension}-D image ({size}); give a single 3-D volume "
+            + ("(pick one time point or channel of the 4-D series)." if dimension > 3 else "(a whole series, not one slice).")
+        )
+    if min(image.GetSize()) < 2:
+        raise InputError(
+            f"'{name}' is only {'x'.join(map(str, image.GetSize()))} voxels; give a 3-D volume with at least 2 slices."
+        )
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    array = sitk.GetArrayViewFromImage(image)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = int(array.size - np.count_nonzero(finite))
+        raise InputError(
+            f"'{name}' has {bad} NaN or infinite voxels; fix or re-export the volume before using it."
+        )
+    if not np.any(array):
+        raise InputError(f"'{name}' is empty (every voxel is 0); check that the right volume was loaded.")
+    if float(array.max()) == float(array.min()):
+        raise InputError(
+            f"'{name}' is constant (every voxel is {float(array.max()):g}); check that the right volume was loaded."
+        )
+    return image
+
+
+def orientation_code(image: sitk.Image) -> str:
+    """Three-letter DICOM (LPS) orientation code of the image axes, e.g. 'LPS' or 'RAS'."""
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+
+
+def write_image_atomic(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
+    """Write ``image`` to ``path`` through a temporary file in the same folder, then
+    rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name
+    suffix = ".nii.gz" if name.endswith(".nii.gz") else path.suffix
+    temporary = path.with_name(f".{name[: len(name) - len(suffix)]}.partial{os.getpid()}{suffix}")
+    try:
+        sitk.WriteImage(image, str(temporary), compress)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path

@@ -1,0 +1,95 @@
+"""The model's fixed grid and its exact way back to the reference volume.
+
+A classifier sees every study on the same grid: axis-aligned in LPS (identity
+direction, so an oblique or flipped input shows the network the same anatomy),
+at the model's spacing, with a fixed number of voxels centred on the brain.
+Because the grid is a real physical geometry, any map computed on it is put back
+onto the reference volume by resampling in physical space, never by index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import GeometryError
+from .geometry import voxel_to_physical
+
+
+@dataclass(frozen=True)
+class ModelGrid:
+    """The model's input grid.
+
+    Attributes:
+        spacing_mm: voxel size (x, y, z) in mm.
+        size: number of voxels (x, y, z); the tensor shape is (z, y, x) = (D, H, W).
+    """
+
+    spacing_mm: tuple[float, float, float] = (2.0, 2.0, 2.0)
+    size: tuple[int, int, int] = (80, 96, 80)
+
+    def place(self, reference: sitk.Image, brain_mask: sitk.Image | None = None) -> sitk.Image:
+        """An empty float32 image on the model grid, centred on the brain's bounding box
+        (on the reference volume's centre when no mask is given).
+
+        The returned image carries the geometry (origin, spacing, identity direction)
+        that ``to_model`` and ``to_reference`` use.
+        """
+        centre = _brain_centre(reference if brain_mask is None else brain_mask, brain_mask is not None)
+        spacing = np.asarray(self.spacing_mm, float)
+        size = np.asarray(self.size, int)
+        origin = centre - (size - 1) / 2.0 * spacing
+        grid = sitk.Image([int(s) for s in size], sitk.sitkFloat32)
+        grid.SetSpacing([float(s) for s in spacing])
+        grid.SetOrigin([float(o) for o in origin])
+        grid.SetDirection(np.eye(3).ravel().tolist())
+        return grid
+
+
+def _brain_centre(image: sitk.Image, is_mask: bool) -> np.ndarray:
+    """LPS centre (mm) of the mask's bounding box, or of the whole image."""
+    if is_mask:
+        array = sitk.GetArrayViewFromImage(image)
+        zyx = np.nonzero(array)
+        if zyx[0].size == 0:
+            raise GeometryError("The brain mask is empty; give a mask that covers the brain, or none.")
+        low = np.array([zyx[2].min(), zyx[1].min(), zyx[0].min()], float)
+        high = np.array([zyx[2].max(), zyx[1].max(), zyx[0].max()], float)
+    else:
+        low = np.zeros(3)
+        high = np.asarray(image.GetSize(), float) - 1
+    centre_index = np.append((low + high) / 2.0, 1.0)
+    return (voxel_to_physical(image) @ centre_index)[:3]
+
+
+def to_model(
+    image: sitk.Image, grid: sitk.Image, interpolator: int = sitk.sitkLinear, default_value: float = 0.0
+) -> np.ndarray:
+    """Resample ``image`` onto the model grid; returns a float32 array (D, H, W)."""
+    resampled = sitk.Resample(image, grid, sitk.Transform(), interpolator, default_value, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(resampled)
+
+
+def grid_image(array: np.ndarray, grid: sitk.Image) -> sitk.Image:
+    """Wrap a (D, H, W) array computed on the model grid as an image with the grid's geometry."""
+    expected = tuple(reversed(grid.GetSize()))
+    if tuple(array.shape) != expected:
+        raise GeometryError(
+            f"A map of shape {tuple(array.shape)} does not fit the model grid {expected}; "
+            "compute it on the model's input tensor."
+        )
+    image = sitk.GetImageFromArray(np.asarray(array, dtype=np.float32))
+    image.CopyInformation(grid)
+    return image
+
+
+def to_reference(
+    array: np.ndarray, grid: sitk.Image, reference: sitk.Image, interpolator: int = sitk.sitkLinear
+) -> sitk.Image:
+    """Put a (D, H, W) map from the model grid back onto the reference volume's grid.
+
+    Voxels of the reference outside the model grid get 0.
+    """
+    return sitk.Resample(grid_image(array, grid), reference, sitk.Transform(), interpolator, 0.0, sitk.sitkFloat32)

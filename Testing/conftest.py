@@ -1,0 +1,13 @@
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The core and the Slicer Lib live in the scripted module folder (as Slicer puts it on sys.path).
+sys.path.insert(0, str(ROOT / "BrainTumorAI"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Keep the 2-core CI machine responsive and runs repeatable.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REAL_SAMPLE = ROOT.parent / "shared" / "data" / "real-sample" / "BraTS-GLI-00001-000"

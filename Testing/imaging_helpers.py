@@ -1,0 +1,63 @@
+"""Volumes with known physical content, for the imaging tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+
+
+def rotation(axis: str, degrees: float) -> np.ndarray:
+    a = np.deg2rad(degrees)
+    c, s = np.cos(a), np.sin(a)
+    return {
+        "x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
+        "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+        "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]),
+    }[axis]
+
+
+def empty_volume(size, spacing, direction=np.eye(3), centre=(0.0, 0.0, 0.0)) -> sitk.Image:
+    """float32 zeros whose field of view is centred on ``centre`` (LPS mm)."""
+    image = sitk.Image([int(s) for s in size], sitk.sitkFloat32)
+    image.SetSpacing([float(s) for s in spacing])
+    direction = np.asarray(direction, float)
+    image.SetDirection(direction.ravel().tolist())
+    half = (np.asarray(size) - 1) / 2.0 * np.asarray(spacing)
+    image.SetOrigin((np.asarray(centre) - direction @ half).tolist())
+    return image
+
+
+def physical_points(image: sitk.Image) -> np.ndarray:
+    """LPS coordinates (D, H, W, 3) of every voxel centre."""
+    size = image.GetSize()
+    k, j, i = np.meshgrid(*(np.arange(n) for n in reversed(size)), indexing="ij")
+    index = np.stack([i, j, k], -1).reshape(-1, 3).astype(float)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    points = index * np.asarray(image.GetSpacing()) @ direction.T + np.asarray(image.GetOrigin())
+    return points.reshape(tuple(reversed(size)) + (3,))
+
+
+def head_with_blob(size, spacing, direction=np.eye(3), blob_centre=(10.0, -20.0, 15.0), blob_radius=8.0,
+                   head_radius=70.0) -> sitk.Image:
+    """A bright ellipsoidal 'head' with a brighter blob at ``blob_centre`` (LPS mm)."""
+    image = empty_volume(size, spacing, direction)
+    points = physical_points(image)
+    head = np.sum((points / np.array([head_radius, head_radius * 1.2, head_radius])) ** 2, -1) <= 1
+    blob = np.sum((points - np.asarray(blob_centre)) ** 2, -1) <= blob_radius ** 2
+    array = np.where(head, 100.0, 0.0) + np.where(blob & head, 400.0, 0.0)
+    out = sitk.GetImageFromArray(array.astype(np.float32))
+    out.CopyInformation(image)
+    return out
+
+
+def weighted_centroid(image: sitk.Image, threshold: float) -> np.ndarray:
+    """LPS centroid (mm) of the voxels above ``threshold``, weighted by intensity."""
+    array = sitk.GetArrayFromImage(image)
+    points = physical_points(image)
+    weights = np.where(array > threshold, array, 0.0)
+    return (points * weights[..., None]).reshape(-1, 3).sum(0) / weights.sum()
+
+
+def centroid_in_voxels(image: sitk.Image, point_lps) -> np.ndarray:
+    """``point_lps`` as a continuous voxel index of ``image``."""
+    return np.asarray(image.TransformPhysicalPointToContinuousIndex([float(p) for p in point_lps]))

@@ -1,0 +1,128 @@
+"""Geometry: the model-grid round trip, resampling onto the reference, overlap refusal,
+and rigid registration (imaging contract 2-3)."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from braintumorai.errors import GeometryError
+from braintumorai.geometry import check_coregistration
+from braintumorai.model_grid import ModelGrid, to_model, to_reference
+from braintumorai.registration import register_rigid
+from braintumorai.study import Study, align, model_input
+
+from imaging_helpers import centroid_in_voxels, head_with_blob, rotation, weighted_centroid
+
+BLOB = np.array([18.0, -25.0, 12.0])  # LPS mm
+OBLIQUE = rotation("z", 25) @ rotation("x", -15)
+FLIP = np.diag([-1.0, 1.0, -1.0])  # a flipped volume: same anatomy, axes reversed
+
+
+@pytest.mark.parametrize("name,direction", [("oblique", OBLIQUE), ("oblique flipped", OBLIQUE @ FLIP)])
+def test_blob_round_trip_through_model_grid_stays_within_one_voxel(name, direction):
+    # Anisotropic, like a clinical 2-D acquisition: 0.9 x 0.9 mm in-plane, 4 mm slices.
+    reference = head_with_blob((180, 200, 40), (0.9, 0.9, 4.0), direction, blob_centre=BLOB, blob_radius=10)
+    assert np.linalg.norm(weighted_centroid(reference, 200) - BLOB) < 2.0  # the phantom itself is right
+
+    grid = ModelGrid(spacing_mm=(2.0, 2.0, 2.0), size=(96, 112, 96)).place(reference)
+    on_grid = to_model(reference, grid)
+    # On the model grid the blob is where it was in the patient, whatever the input orientation.
+    grid_image = sitk.GetImageFromArray(on_grid)
+    grid_image.CopyInformation(grid)
+    assert np.linalg.norm(weighted_centroid(grid_image, 200) - BLOB) < 2.0
+
+    back = to_reference(on_grid, grid, reference)
+    assert back.GetSize() == reference.GetSize()
+    assert back.GetDirection() == reference.GetDirection()
+    found = centroid_in_voxels(reference, weighted_centroid(back, 200))
+    expected = centroid_in_voxels(reference, BLOB)
+    assert np.all(np.abs(found - expected) <= 1.0), f"{name}: {found} vs {expected}"
+
+
+def test_flipped_input_gives_the_same_model_grid_image():
+    plain = head_with_blob((100, 110, 90), (1.5, 1.5, 1.5), np.eye(3), blob_centre=BLOB)
+    flipped = head_with_blob((100, 110, 90), (1.5, 1.5, 1.5), FLIP, blob_centre=BLOB)
+    grid = ModelGrid((2.0, 2.0, 2.0), (64, 64, 64))
+    a = to_model(plain, grid.place(plain))
+    b = to_model(flipped, grid.place(flipped))
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+
+
+def test_study_on_another_grid_is_resampled_onto_the_reference():
+    reference = head_with_blob((120, 130, 110), (1.2, 1.2, 1.2), np.eye(3), blob_centre=BLOB)
+    other = head_with_blob((60, 70, 30), (2.5, 2.5, 5.0), OBLIQUE, blob_centre=BLOB)
+    aligned = align(Study({"T1C": reference, "FLAIR": other}))
+    assert aligned.status == {"T1C": "yes", "FLAIR": "resampled"}
+    flair = aligned.images["FLAIR"]
+    assert flair.GetSize() == reference.GetSize() and flair.GetOrigin() == reference.GetOrigin()
+    assert np.linalg.norm(weighted_centroid(flair, 200) - BLOB) < 3.0
+
+
+def test_volume_that_does_not_overlap_the_reference_is_refused():
+    reference = head_with_blob((80, 90, 80), (2.0, 2.0, 2.0))
+    moved = head_with_blob((80, 90, 80), (2.0, 2.0, 2.0))
+    moved.SetOrigin((np.asarray(moved.GetOrigin()) + [150.0, 0.0, 0.0]).tolist())
+    assert check_coregistration(moved, reference).status == "no"
+    with pytest.raises(GeometryError, match=r"FLAIR \('far.nii.gz'\) is not co-registered"):
+        align(Study({"T1": reference, "FLAIR": moved}, names={"FLAIR": "far.nii.gz"}))
+
+
+def test_user_images_are_not_modified_by_alignment():
+    reference = head_with_blob((80, 90, 80), (2.0, 2.0, 2.0))
+    other = head_with_blob((50, 60, 40), (3.0, 3.0, 4.0), OBLIQUE)
+    before = sitk.GetArrayFromImage(other).copy(), other.GetOrigin(), other.GetDirection()
+    study = Study({"T1": reference, "T2": other})
+    model_input(align(study), ModelGrid((3.0, 3.0, 3.0), (48, 56, 48)))
+    assert np.array_equal(sitk.GetArrayFromImage(study.images["T2"]), before[0])
+    assert study.images["T2"].GetOrigin() == before[1] and study.images["T2"].GetDirection() == before[2]
+
+
+def test_model_input_marks_absent_channels_and_normalises_inside_the_brain():
+    reference = head_with_blob((80, 90, 80), (2.0, 2.0, 2.0))
+    result = model_input(align(Study({"T1": reference, "CT": reference * 0.5})), ModelGrid((3.0,) * 3, (48, 56, 48)))
+    assert result.channels.shape == (6, 48, 56, 48)
+    assert result.present.tolist() == [True, False, False, False, True, False]
+    assert not result.channels[1].any() and not result.channels[5].any()
+    t1 = result.channels[0][result.brain]
+    assert abs(t1.mean()) < 0.05 and abs(t1.std() - 1) < 0.05
+    assert not result.channels[0][~result.brain].any()
+
+
+def _mni_t1_at(spacing: float) -> sitk.Image:
+    from nilearn import datasets
+
+    nifti = datasets.load_mni152_template(resolution=1)
+    array = np.asarray(nifti.get_fdata(), np.float32).transpose(2, 1, 0)  # (x,y,z) -> (z,y,x)
+    image = sitk.GetImageFromArray(array)
+    affine = nifti.affine
+    # NIfTI affines are RAS; SimpleITK is LPS: negate the first two rows.
+    lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3, :4]
+    image.SetSpacing([1.0, 1.0, 1.0])
+    image.SetDirection((lps[:3, :3]).ravel().tolist())
+    image.SetOrigin(lps[:3, 3].tolist())
+    return sitk.Resample(image, [int(s / spacing) for s in image.GetSize()], sitk.Transform(), sitk.sitkLinear,
+                         image.GetOrigin(), [spacing] * 3, image.GetDirection(), 0.0, sitk.sitkFloat32)
+
+
+def test_rigid_registration_recovers_a_known_motion_of_an_mni_volume():
+    fixed = _mni_t1_at(2.0)
+    truth = sitk.Euler3DTransform()
+    truth.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([s / 2 for s in fixed.GetSize()]))
+    truth.SetRotation(np.deg2rad(6.0), np.deg2rad(-4.0), np.deg2rad(8.0))
+    truth.SetTranslation((7.0, -5.0, 4.0))
+    # moving(p) = fixed(truth^-1(p)): the head moved by ``truth``.
+    moving = sitk.Resample(fixed, fixed, truth.GetInverse(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    found = register_rigid(fixed, moving)
+
+    def matrix(t):
+        m = np.eye(4)
+        m[:3, :3] = np.array(t.GetMatrix()).reshape(3, 3)
+        m[:3, 3] = np.array(t.GetTranslation()) + np.array(t.GetCenter()) - m[:3, :3] @ np.array(t.GetCenter())
+        return m
+
+    # found maps fixed points to moving points, so moving(found(p)) = fixed(p) needs found = truth.
+    error = matrix(found) @ np.linalg.inv(matrix(truth))
+    angle = np.degrees(np.arccos(np.clip((np.trace(error[:3, :3]) - 1) / 2, -1, 1)))
+    brain_points = np.array([[0, -20, 10], [60, -20, 10], [-60, -20, 10], [0, 50, 10], [0, -90, 10], [0, -20, 60]], float)
+    shifts = np.linalg.norm((error[:3, :3] @ brain_points.T).T + error[:3, 3] - brain_points, axis=1)
+    assert angle < 1.0 and shifts.max() < 1.0, (angle, shifts)
