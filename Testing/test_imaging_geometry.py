@@ -126,3 +126,16 @@ def test_rigid_registration_recovers_a_known_motion_of_an_mni_volume():
     brain_points = np.array([[0, -20, 10], [60, -20, 10], [-60, -20, 10], [0, 50, 10], [0, -90, 10], [0, -20, 60]], float)
     shifts = np.linalg.norm((error[:3, :3] @ brain_points.T).T + error[:3, 3] - brain_points, axis=1)
     assert angle < 1.0 and shifts.max() < 1.0, (angle, shifts)
+
+
+def test_brain_mask_is_estimated_on_an_oblique_volume_with_skull():
+    from braintumorai.brain_mask import estimate_brain_mask
+
+    head = head_with_blob((90, 100, 40), (2.0, 2.0, 4.0), OBLIQUE)
+    noisy = sitk.GetImageFromArray(sitk.GetArrayFromImage(head) + np.random.default_rng(0).normal(5, 1, (40, 100, 90)).astype(np.float32))
+    noisy.CopyInformation(head)
+    mask = estimate_brain_mask(noisy)
+    assert mask.GetDirection() == head.GetDirection() and mask.GetOrigin() == head.GetOrigin()
+    inside = sitk.GetArrayFromImage(head) > 0
+    estimated = sitk.GetArrayFromImage(mask) > 0
+    assert (inside & estimated).sum() / (inside | estimated).sum() > 0.95

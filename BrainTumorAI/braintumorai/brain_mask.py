@@ -26,8 +26,9 @@ def estimate_brain_mask(image: sitk.Image) -> sitk.Image:
     components = sitk.RelabelComponent(sitk.ConnectedComponent(mask), sortByObjectSize=True)
     mask = sitk.Cast(components == 1, sitk.sitkUInt8)
     mask = sitk.BinaryMorphologicalClosing(mask, [2, 2, 2])
-    filled = sitk.BinaryFillhole(mask)
-    # Fill holes slice by slice too: a ventricle touching the field edge is not a 3-D hole.
+    # Fill holes in 3-D, then slice by slice (a ventricle touching the field edge is
+    # no 3-D hole), on an identity-geometry copy: oblique slices cannot be re-joined.
+    filled = sitk.BinaryFillhole(sitk.GetImageFromArray(sitk.GetArrayFromImage(mask)))
     slices = [sitk.BinaryFillhole(filled[:, :, z]) for z in range(filled.GetSize()[2])]
     filled = sitk.JoinSeries(slices)
     filled.CopyInformation(mask)
