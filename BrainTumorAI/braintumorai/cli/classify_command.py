@@ -1,0 +1,58 @@
+"""``braintumorai classify``: tumour type, prediction set, modality weights and saliency maps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .arguments import add_input_arguments, input_files
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "classify", help="classify a study and write result.json with saliency maps",
+        description="Classify the tumour type of one study (any subset of T1, T1C, T2, FLAIR, CT, PET) and write "
+                    "result.json and the saliency maps (NIfTI, on the reference volume's grid) into --out. "
+                    "Research only, not for clinical use.",
+    )
+    add_input_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for result.json and the saliency maps")
+    parser.add_argument("--model", help="registry name or checkpoint path (default: the bundled model)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
+    parser.add_argument("--saliency", default="gradcam", choices=["gradcam", "gradcam++", "occlusion", "none"],
+                        help="saliency method (default gradcam; occlusion is slower)")
+    parser.add_argument("--class", dest="target_class", metavar="NAME",
+                        help="class the saliency maps explain (default: the predicted class)")
+    parser.add_argument("--register", action="store_true",
+                        help="rigidly register volumes that are not co-registered with the reference")
+    parser.add_argument("--json", action="store_true", help="print result.json to stdout instead of a summary")
+    parser.set_defaults(run=run)
+
+
+def summary(data: dict) -> str:
+    """A short human-readable view of result.json."""
+    lines = [f"predicted: {data['predicted']}   (prediction set at {data['coverage'] or 'n/a'} coverage: "
+             f"{', '.join(data['prediction_set'])})"]
+    width = max(len(c) for c in data["classes"])
+    for name in data["classes"]:
+        p = data["probabilities"][name]
+        lines.append(f"  {name.ljust(width)}  {p:6.3f}  {'#' * int(round(p * 40))}")
+    lines.append("modality weights: " + ", ".join(f"{m} {w:.2f}" for m, w in data["modality_weights"].items()))
+    if data["saliency"]:
+        lines.append("saliency maps (" + str(data["saliency_method"]) + f", class {data['saliency_class']}):")
+        lines += [f"  {name}: {path}" for name, path in data["saliency"].items()]
+    lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))
+    lines.append("Research only. Not for clinical use.")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline import Classifier
+
+    files = input_files(args)
+    classifier = Classifier.load(args.model, device=args.device)
+    result = classifier.predict(files, saliency=None if args.saliency == "none" else args.saliency,
+                                target_class=args.target_class, reference=args.reference, register=args.register)
+    data = result.save(args.out)
+    print(json.dumps(data, indent=2) if args.json else summary(data))
+    return 0

@@ -1,0 +1,110 @@
+"""Longitudinal phantoms: visits, treatments that change growth, survival C-index bounds."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from lifelines.utils import concordance_index
+
+from braintumorai.errors import InputError
+from braintumorai.synthetic import TUMOUR_CLASSES
+from braintumorai.synthetic.longitudinal import cohort_concordance, generate_cohort, generate_patient, volume_at
+
+sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cohort_c_index_within_bounds(seed):
+    figures = cohort_concordance(n_patients=1500, seed=seed)
+    assert 0.75 <= figures["oracle"] <= 0.92
+    assert figures["first_visit"] <= figures["oracle"] - 0.05
+    assert 0.2 < figures["event_rate"] < 0.9  # censoring present, events too
+
+
+def test_concordance_matches_lifelines_on_a_cohort_with_images_params():
+    patients = generate_cohort(300, seed=5)
+    figures = cohort_concordance(patients)
+    t = [p.survival_days for p in patients]
+    e = [p.event for p in patients]
+    assert figures["oracle"] == pytest.approx(concordance_index(t, [-p.true_risk for p in patients], e))
+    assert figures["first_visit"] == pytest.approx(concordance_index(t, [-p.first_visit_risk for p in patients], e))
+    assert 0.75 <= figures["oracle"] <= 0.92
+    assert figures["first_visit"] <= figures["oracle"] - 0.05
+    assert {p.label for p in patients} == set(TUMOUR_CLASSES)
+
+
+def test_visits_irregular_increasing_before_the_end():
+    patients = generate_cohort(200, seed=3, with_case_params=False)
+    counts = set()
+    gaps = []
+    for p in patients:
+        days = [v.day for v in p.visits]
+        counts.add(len(days))
+        assert 2 <= len(days) <= 8
+        assert days[0] == 0 and all(b > a for a, b in zip(days, days[1:]))
+        assert days[-1] < p.survival_days
+        gaps += list(np.diff(days))
+        assert [v.index for v in p.visits] == list(range(len(days)))
+    assert counts == set(range(2, 9))
+    assert np.std(gaps) > 10  # irregular intervals
+    # Some covariates are missing, as in real cohorts.
+    assert any(p.kps is None for p in patients) and any(p.age is None for p in patients)
+    assert all(p.kps is None or 40 <= p.kps <= 100 for p in patients)
+    assert generate_patient(7, n_visits=5).visits.__len__() == 5
+    with pytest.raises(InputError):
+        generate_patient(7, n_visits=9)
+    with pytest.raises(InputError):
+        generate_patient(7, label="no_tumor")
+
+
+def test_same_seed_same_patient():
+    a, b = generate_patient(42), generate_patient(42)
+    assert a.to_dict() == b.to_dict()
+    assert generate_patient(43).to_dict() != a.to_dict()
+
+
+def test_treatment_changes_growth():
+    slower = 0
+    treated = 0
+    for seed in range(60):
+        p = generate_patient(seed, n_visits=6, label="glioblastoma")
+        if not p.treatment_events:
+            continue
+        treated += 1
+        q = generate_patient(seed, n_visits=6, label="glioblastoma", treatments=False)
+        assert [v.day for v in q.visits] == [v.day for v in p.visits]
+        assert q.visits[0].tumour_volume_ml == pytest.approx(p.visits[0].tumour_volume_ml)
+        slower += p.visits[-1].tumour_volume_ml < q.visits[-1].tumour_volume_ml
+        for e in p.treatment_events:
+            if e["name"] == "surgery":
+                args = (p.params["v0_ml"], p.params["alpha_per_day"], p.params["capacity_ml"], p.treatment_events)
+                before, after = volume_at([e["start"] - 1e-4, e["start"] + 1e-4], *args)
+                assert after == pytest.approx(before * (1 - e["resected"]), rel=1e-3)
+        assert all(set(v.treatments) <= {"surgery", "radiotherapy", "chemotherapy"} for v in p.visits)
+    assert treated > 50 and slower >= 0.95 * treated
+    # Untreated, the tumour only grows.
+    q = generate_patient(3, n_visits=8, label="metastasis", treatments=False)
+    vols = [v.tumour_volume_ml for v in q.visits]
+    assert all(b > a for a, b in zip(vols, vols[1:]))
+
+
+def test_visit_images_follow_the_volume():
+    seed = 11
+    while True:  # the first patient whose volume changes at least three-fold
+        p = generate_patient(seed, n_visits=4, label="glioblastoma")
+        vols = [v.tumour_volume_ml for v in p.visits]
+        big, small = int(np.argmax(vols)), int(np.argmin(vols))
+        if vols[big] > 3 * vols[small]:
+            break
+        seed += 1
+    cores = []
+    for k in (big, small):
+        case = p.case(k, modalities=("T1C",), spacing=4.0)
+        seg = sitk.GetArrayViewFromImage(case.masks["seg"])
+        cores.append(int(((seg == 1) | (seg == 3)).sum()))
+        assert case.label == "glioblastoma"
+    assert cores[0] > cores[1]
+    # Core volume in the image of the first visit is close to the reported volume.
+    first = p.case(0, modalities=("T1C",), spacing=2.0)
+    seg = sitk.GetArrayViewFromImage(first.masks["seg"])
+    measured_ml = ((seg == 1) | (seg == 3)).sum() * 8.0 / 1000.0
+    assert measured_ml == pytest.approx(p.visits[0].tumour_volume_ml, rel=0.35)
