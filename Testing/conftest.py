@@ -5,6 +5,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # The core and the Slicer Lib live in the scripted module folder (as Slicer puts it on sys.path).
 sys.path.insert(0, str(ROOT / "BrainTumorAI"))
+# training/ is a program folder beside the package, imported by its tests as `training`.
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Keep the 2-core CI machine responsive and runs repeatable.

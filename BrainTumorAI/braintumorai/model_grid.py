@@ -67,9 +67,27 @@ def _brain_centre(image: sitk.Image, is_mask: bool) -> np.ndarray:
 def to_model(
     image: sitk.Image, grid: sitk.Image, interpolator: int = sitk.sitkLinear, default_value: float = 0.0
 ) -> np.ndarray:
-    """Resample ``image`` onto the model grid; returns a float32 array (D, H, W)."""
-    resampled = sitk.Resample(image, grid, sitk.Transform(), interpolator, default_value, sitk.sitkFloat32)
-    return sitk.GetArrayFromImage(resampled)
+    """Resample ``image`` onto the model grid; returns a float32 array (D, H, W).
+
+    With linear interpolation each model voxel is the mean of 2x2x2 samples taken on
+    a grid twice as fine: a cheap box filter, so a 1 mm scan and a coarse one show the
+    network the same partial-volume blur instead of aliased noise (and at a fraction
+    of the cost of Gaussian smoothing the full-resolution volume).
+    """
+    if interpolator != sitk.sitkLinear:
+        resampled = sitk.Resample(image, grid, sitk.Transform(), interpolator, default_value, sitk.sitkFloat32)
+        return sitk.GetArrayFromImage(resampled)
+    fine = sitk.Image([2 * s for s in grid.GetSize()], sitk.sitkFloat32)
+    spacing = np.asarray(grid.GetSpacing())
+    fine.SetSpacing((spacing / 2).tolist())
+    # Voxel centres of the fine grid sit a quarter voxel either side of the coarse centres.
+    direction = np.asarray(grid.GetDirection()).reshape(3, 3)
+    fine.SetOrigin((np.asarray(grid.GetOrigin()) - direction @ (spacing / 4)).tolist())
+    fine.SetDirection(grid.GetDirection())
+    samples = sitk.GetArrayFromImage(
+        sitk.Resample(image, fine, sitk.Transform(), sitk.sitkLinear, default_value, sitk.sitkFloat32))
+    d, h, w = (n // 2 for n in samples.shape)
+    return samples.reshape(d, 2, h, 2, w, 2).mean(axis=(1, 3, 5), dtype=np.float32)
 
 
 def grid_image(array: np.ndarray, grid: sitk.Image) -> sitk.Image:

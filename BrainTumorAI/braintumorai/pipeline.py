@@ -1,0 +1,183 @@
+"""The Classify pipeline: a study in, a ``ClassificationResult`` out.
+
+    Classifier.load()            bundled default model (or a checkpoint path / registry name)
+    classifier.predict(study)    align -> model grid -> network -> calibrated probabilities,
+                                 prediction set, modality weights, saliency on the reference grid
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .errors import InputError, ModelError
+from .model_grid import ModelGrid, to_reference
+from .results import ClassificationResult
+from .study import Study, align, model_input
+
+SALIENCY_METHODS = ("gradcam", "gradcam++", "occlusion")
+
+ProgressCallback = Callable[[str, float], None]
+
+
+def default_device() -> str:
+    """'cuda' when a CUDA GPU is usable, else 'cpu'."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Classifier:
+    """A loaded classifier and its model card.
+
+    Use :meth:`load`; ``predict`` takes a :class:`~braintumorai.study.Study` (or a
+    mapping modality -> path, or a list of paths named by modality).
+    """
+
+    def __init__(self, model, card: dict, device: str) -> None:
+        self.model = model.eval()
+        self.card = card
+        self.device = device
+        self.classes: tuple[str, ...] = tuple(card["classes"])
+        self.modalities: tuple[str, ...] = tuple(card["modalities"])
+        self.grid = ModelGrid(tuple(card["spacing_mm"]), tuple(card["grid_size"]))
+        calibration = card.get("calibration", {})
+        self.temperature = float(calibration.get("temperature", 1.0))
+        self.conformal_threshold = calibration.get("conformal_threshold")
+        self.coverage = calibration.get("coverage")
+
+    @classmethod
+    def load(cls, model: Optional[str] = None, device: Optional[str] = None) -> "Classifier":
+        """Load the bundled default model, a registry name, or a checkpoint path
+        (``.pt`` beside its ``.json`` card). ``device`` defaults to CUDA when present."""
+        from .checkpoints import load_checkpoint, resolve_model
+
+        device = device or default_device()
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError("CUDA was asked for but no CUDA GPU is usable here; use device='cpu'.")
+        network, card = load_checkpoint(resolve_model(model), device=device)
+        return cls(network, card, device)
+
+    def predict(
+        self,
+        study: Union[Study, Mapping[str, str], Sequence[str]],
+        saliency: Optional[str] = "gradcam",
+        target_class: Optional[str] = None,
+        reference: Optional[str] = None,
+        register: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> ClassificationResult:
+        """Classify one study.
+
+        Args:
+            study: the volumes (any non-empty subset of the model's modalities).
+            saliency: 'gradcam', 'gradcam++', 'occlusion' or None.
+            target_class: class the maps explain (default: the predicted class).
+            reference: reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET).
+            register: rigidly register volumes that do not overlap the reference.
+            progress: called with (stage, fraction done) for a progress bar.
+        """
+        import torch
+
+        if saliency is not None and saliency not in SALIENCY_METHODS:
+            raise InputError(f"Unknown saliency method '{saliency}'; use one of {', '.join(SALIENCY_METHODS)}.")
+        report = progress or (lambda stage, fraction: None)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        if not isinstance(study, Study):
+            study = Study.from_files(study)
+        unused = [m for m in study.modalities if m not in self.modalities]
+        if len(unused) == len(study.modalities):
+            raise ModelError(
+                f"This model reads {', '.join(self.modalities)}; none of the given volumes "
+                f"({', '.join(unused)}) is among them: choose another model or add a supported modality."
+            )
+        report("Aligning volumes", 0.05)
+        aligned = align(study, reference=reference, register=register)
+        report("Preparing the model grid", 0.2)
+        prepared = model_input(aligned, self.grid, self.modalities)
+        timings["preprocess_s"] = time.perf_counter() - start
+
+        x = torch.from_numpy(prepared.channels[None]).to(self.device)
+        present = torch.from_numpy(prepared.present[None]).to(self.device)
+        report("Classifying", 0.4)
+        tick = time.perf_counter()
+        try:
+            with torch.no_grad(), _autocast(self.device):
+                output = self.model(x, present)
+        except torch.cuda.OutOfMemoryError:
+            raise ModelError("The GPU ran out of memory; close other GPU programs or run on the CPU.") from None
+        logits = output.logits.float()[0].cpu().numpy()
+        weights = output.modality_weights.float()[0].cpu().numpy()
+        timings["inference_s"] = time.perf_counter() - tick
+
+        from .calibration import apply_temperature, conformal_prediction_set, normalised_entropy
+
+        probabilities = apply_temperature(logits, self.temperature)
+        predicted = int(np.argmax(probabilities))
+        if self.conformal_threshold is not None:
+            in_set = conformal_prediction_set(probabilities, float(self.conformal_threshold))
+            prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
+        else:
+            prediction_set = [self.classes[predicted]]
+
+        maps = {}
+        target = predicted if target_class is None else self._class_index(target_class)
+        if saliency is not None:
+            report("Computing saliency maps", 0.6)
+            tick = time.perf_counter()
+            maps = self._saliency(x, present, prepared, aligned.reference_image, target, saliency)
+            timings["saliency_s"] = time.perf_counter() - tick
+        timings["total_s"] = time.perf_counter() - start
+        report("Done", 1.0)
+        return ClassificationResult(
+            classes=list(self.classes),
+            probabilities=[float(p) for p in probabilities],
+            predicted=self.classes[predicted],
+            uncertainty=float(normalised_entropy(probabilities)),
+            prediction_set=prediction_set,
+            coverage=None if self.coverage is None else float(self.coverage),
+            modality_weights={m: float(w) for m, w, p in zip(self.modalities, weights, prepared.present) if p},
+            reference=aligned.reference,
+            coregistration=dict(aligned.status),
+            model={k: self.card.get(k) for k in ("name", "version", "sha256")},
+            timings=timings,
+            saliency=maps,
+            saliency_method=saliency,
+            saliency_class=self.classes[target] if saliency is not None else None,
+        )
+
+    def _class_index(self, name: str) -> int:
+        if name not in self.classes:
+            raise InputError(f"Unknown class '{name}'; this model knows {', '.join(self.classes)}.")
+        return self.classes.index(name)
+
+    def _saliency(self, x, present, prepared, reference_image, target: int, method: str) -> dict:
+        """Maps on the model grid -> maps on the reference grid, 'fused' plus one per present modality."""
+        from . import saliency as saliency_maps
+
+        if method == "occlusion":
+            fused, per_modality = saliency_maps.occlusion(self.model, x, present, class_index=target)
+        else:
+            fused, per_modality = saliency_maps.gradcam(self.model, x, present, class_index=target, method=method)
+        brain = prepared.brain
+        maps = {"fused": to_reference(np.where(brain, fused, 0.0), prepared.grid, reference_image)}
+        for modality, array in per_modality.items():
+            maps[modality] = to_reference(np.where(brain, array, 0.0), prepared.grid, reference_image)
+        return maps
+
+
+def _autocast(device: str):
+    """Mixed precision on CUDA (faster, half the memory); full precision on the CPU."""
+    import contextlib
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()

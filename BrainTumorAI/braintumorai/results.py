@@ -1,0 +1,108 @@
+"""Plain result dataclasses, serialisable to JSON (DESIGN.md, "Results")."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import SimpleITK as sitk
+
+from .io import write_image_atomic
+
+
+def write_json_atomic(data: dict, path: os.PathLike) -> Path:
+    """Write ``data`` as indented JSON through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream, indent=2)
+            stream.write("\n")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+@dataclass
+class ClassificationResult:
+    """What **Classify** returns.
+
+    Attributes:
+        classes: class names of the model, in its order.
+        probabilities: calibrated probability per class (sums to 1).
+        predicted: the most probable class.
+        uncertainty: normalised entropy of ``probabilities`` (0 = certain, 1 = uniform).
+        prediction_set: conformal prediction set (classes), covering the true class with
+            probability ``coverage`` on exchangeable data.
+        coverage: nominal coverage of ``prediction_set`` (e.g. 0.9); None if the model
+            card carries no conformal threshold.
+        modality_weights: modality -> share in the fused map (sums to 1 over present ones).
+        saliency: 'fused' and one entry per present modality -> map in [0, 1], a
+            ``SimpleITK.Image`` on the reference volume's grid.
+        saliency_method: 'gradcam', 'gradcam++' or 'occlusion' (None when not asked).
+        saliency_class: the class the maps explain.
+        reference: the reference modality (whose grid the maps are on).
+        coregistration: modality -> 'yes' | 'resampled' | 'registered'.
+        model: model card fields that identify the model (name, version, sha256).
+        timings: stage -> seconds.
+    """
+
+    classes: list[str]
+    probabilities: list[float]
+    predicted: str
+    uncertainty: float
+    prediction_set: list[str]
+    coverage: Optional[float]
+    modality_weights: dict[str, float]
+    reference: str
+    coregistration: dict[str, str]
+    model: dict
+    timings: dict[str, float]
+    saliency: dict[str, sitk.Image] = field(default_factory=dict)
+    saliency_method: Optional[str] = None
+    saliency_class: Optional[str] = None
+
+    @property
+    def probability_of(self) -> dict[str, float]:
+        return dict(zip(self.classes, self.probabilities))
+
+    def to_dict(self, saliency_paths: Optional[dict[str, str]] = None) -> dict:
+        """JSON-ready dict; saliency maps appear as the paths they were written to."""
+        return {
+            "classes": list(self.classes),
+            "probabilities": dict(zip(self.classes, [round(p, 6) for p in self.probabilities])),
+            "predicted": self.predicted,
+            "uncertainty": round(self.uncertainty, 6),
+            "prediction_set": list(self.prediction_set),
+            "coverage": self.coverage,
+            "modality_weights": {m: round(w, 6) for m, w in self.modality_weights.items()},
+            "saliency": dict(saliency_paths or {}),
+            "saliency_method": self.saliency_method,
+            "saliency_class": self.saliency_class,
+            "reference": self.reference,
+            "coregistration": dict(self.coregistration),
+            "model": dict(self.model),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "intended_use": "Research only. Not for clinical use.",
+        }
+
+    def save(self, out_dir: os.PathLike) -> dict:
+        """Write ``saliency_<name>.nii.gz`` maps and ``result.json`` (atomically) into ``out_dir``.
+
+        Returns the JSON dict written.
+        """
+        out_dir = Path(out_dir)
+        paths = {}
+        for name, image in self.saliency.items():
+            path = write_image_atomic(image, out_dir / f"saliency_{name}.nii.gz")
+            paths[name] = str(path)
+        data = self.to_dict(paths)
+        write_json_atomic(data, out_dir / "result.json")
+        return data

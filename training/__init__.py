@@ -1,0 +1,1 @@
+"""Training and evaluation programs on top of the braintumorai core (not shipped in the extension)."""

@@ -1,0 +1,233 @@
+"""Train and evaluate the modality-attention classifier.
+
+    python -m training.classifier fit --config training/configs/bundled_classifier.json --out runs/bundled
+    python -m training.classifier evaluate --checkpoint runs/bundled/braintumorai-phantom-classifier.pt \
+        --config training/configs/bundled_classifier.json --out runs/bundled
+
+``fit``: build (or reuse) the data caches, pretrain the encoder by masked-patch
+reconstruction on unlabelled volumes, fine-tune freeze-then-unfreeze, fit the
+temperature and the conformal threshold on a held-out calibration split, and write
+the checkpoint with its model card. ``--scratch-baseline`` also trains the same
+network from scratch with the same supervised budget, for the card's transfer gain.
+Runs on the CPU, on CUDA with mixed precision, and under ``torchrun`` on several GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from braintumorai.calibration import apply_temperature
+from braintumorai.checkpoints import load_checkpoint, save_checkpoint
+from braintumorai.models import ModalityAttentionNet
+
+from . import distributed
+from .calibration_fit import conformal_threshold, fit_temperature
+from .evaluation import encode, evaluate_subsets, evaluation_subsets, modality_weight_agreement, presence_for, subset_outputs
+from .fit import finetune, pretrain_encoder
+from .metrics import markdown_table
+from .phantom_cache import CachedSet
+from .sources import prepare_caches
+
+
+def load_config(path: str) -> dict:
+    config = json.loads(Path(path).read_text())
+    config.setdefault("seed", 0)
+    config.setdefault("augment", True)
+    config.setdefault("conformal_coverage", 0.9)
+    return config
+
+
+def _calibrate(model, cached: CachedSet, modalities, coverage: float) -> dict:
+    """Temperature and conformal threshold on the calibration split, pooled over every
+    evaluated modality subset so one temperature serves whatever the user loads."""
+    feats, scores = encode(model, cached.channels)
+    logits, labels = [], []
+    for subset in evaluation_subsets(modalities).values():
+        subset_logits, _ = subset_outputs(model, feats, scores, presence_for(subset, modalities, cached.present))
+        logits.append(subset_logits)
+        labels.append(cached.labels)
+    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    temperature = fit_temperature(logits, labels)
+    threshold = conformal_threshold(apply_temperature(logits, temperature), labels, coverage=coverage)
+    return {"temperature": float(temperature), "conformal_threshold": float(threshold), "coverage": coverage,
+            "fitted_on": f"{len(cached)} calibration phantoms x {len(evaluation_subsets(modalities))} modality subsets"}
+
+
+def _summary(results: dict) -> dict:
+    """All-six figures and the mean accuracy over the 15 MRI subsets."""
+    mri_subsets = [k for k in results if k not in ("all", "MRI only", "CT only", "PET only")]
+    return {
+        "all_accuracy": results["all"]["accuracy"],
+        "all_macro_auc": results["all"]["auc_macro_ovr"],
+        "all_ece": results["all"]["ece"],
+        "mri_only_accuracy": results.get("MRI only", {}).get("accuracy"),
+        "mean_accuracy_15_mri_subsets": float(np.mean([results[k]["accuracy"] for k in mri_subsets])),
+    }
+
+
+def subset_table(results: dict) -> str:
+    rows = []
+    for name, r in results.items():
+        ci = r.get("ci95") or {}
+        rows.append({
+            "modalities": name,
+            "accuracy": f"{r['accuracy']:.3f}" + (f" [{ci['accuracy'][0]:.3f}, {ci['accuracy'][1]:.3f}]" if ci.get("accuracy") else ""),
+            "balanced acc.": f"{r['balanced_accuracy']:.3f}",
+            "macro AUC": f"{r['auc_macro_ovr']:.4f}",
+            "ECE": f"{r['ece']:.3f}",
+            "Brier": f"{r['brier']:.3f}",
+            "conformal coverage (set size)": f"{r.get('conformal_coverage', float('nan')):.3f} ({r.get('mean_set_size', float('nan')):.2f})",
+        })
+    return markdown_table(rows, list(rows[0]))
+
+
+def command_fit(args) -> int:
+    config = load_config(args.config)
+    rank, world, device = distributed.setup()
+    if args.device:
+        device = args.device
+    torch.manual_seed(config["seed"])
+    np.random.seed(config["seed"])
+    log = print if rank == 0 else (lambda *a, **k: None)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+    train, calibration = CachedSet.open(caches["train"]), CachedSet.open(caches["calibration"])
+    modalities = tuple(config["modalities"])
+    log(f"data ready in {time.time() - start:.0f} s: {len(train)} train, {len(calibration)} calibration cases")
+
+    def new_model():
+        torch.manual_seed(config["seed"])
+        return ModalityAttentionNet(classes, modalities, **config["model"])
+
+    model = new_model()
+    pretraining = None
+    if config.get("pretrain"):
+        log("pretraining the encoder (masked-patch reconstruction, no labels)")
+        pretraining = pretrain_encoder(model, train, config["pretrain"], device, world, rank, config["seed"])
+        log(f"  pretraining: {pretraining['steps']} steps, loss {pretraining['final_loss']:.4f}, {pretraining['seconds']:.0f} s")
+    log("fine-tuning (freeze-then-unfreeze)" if pretraining else "training from scratch")
+    history = finetune(model, train, np.arange(len(train)), config["finetune"], device,
+                       pretrained=pretraining is not None, augment=config["augment"], world=world, rank=rank,
+                       seed=config["seed"], log=log)
+    if rank != 0:
+        distributed.teardown(world)
+        return 0
+    model = model.cpu().eval()
+    calibration_card = _calibrate(model, calibration, modalities, config["conformal_coverage"])
+    log(f"calibration: temperature {calibration_card['temperature']:.3f}, "
+        f"conformal threshold {calibration_card['conformal_threshold']:.3f}")
+    card = {
+        "name": config["name"], "version": config["version"], "description": config.get("description", ""),
+        "classes": list(classes), "modalities": list(modalities),
+        "spacing_mm": config["spacing_mm"], "grid_size": config["grid_size"],
+        "normalisation": {"MRI": "z-score inside the brain after clipping at the 0.5/99.5 percentiles",
+                          "CT": "HU clipped to [-100, 300], (HU - 40) / 80, zero outside the brain",
+                          "PET": "ratio to the brain median (SUV when units allow), clipped to [0, 6], minus 1"},
+        "training_data": data_card,
+        "training": {"pretraining": pretraining, "finetuning": history, "config": config,
+                     "device": device, "seconds": time.time() - start},
+        "calibration": calibration_card,
+    }
+    if args.scratch_baseline:
+        log("baseline: the same network from scratch, same supervised budget")
+        baseline = new_model()
+        baseline_history = finetune(baseline, train, np.arange(len(train)), config["finetune"], device,
+                                    pretrained=False, augment=config["augment"], seed=config["seed"], log=log)
+        baseline = baseline.cpu().eval()
+        baseline_calibration = _calibrate(baseline, calibration, modalities, config["conformal_coverage"])
+        save_checkpoint(baseline, out / f"{config['name']}-scratch.pt",
+                        {**card, "name": config["name"] + "-scratch", "calibration": baseline_calibration,
+                         "training": {"finetuning": baseline_history, "config": config, "device": device}})
+    path = save_checkpoint(model, out / f"{config['name']}.pt", card)
+    log(f"wrote {path} ({time.time() - start:.0f} s in all)")
+    distributed.teardown(world)
+    return 0
+
+
+def command_evaluate(args) -> int:
+    from .saliency_evaluation import evaluate_saliency
+
+    config = load_config(args.config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, card = load_checkpoint(args.checkpoint, device="cpu")
+    caches, classes, _ = prepare_caches(config, Path(args.cache), log=print, splits=("test",))
+    if list(classes) != list(card["classes"]):
+        print(f"The checkpoint's classes {card['classes']} differ from the data's {list(classes)}.", file=sys.stderr)
+        return 2
+    test = CachedSet.open(caches["test"])
+    modalities = tuple(card["modalities"])
+    calibration = card.get("calibration", {})
+    temperature, threshold = calibration.get("temperature", 1.0), calibration.get("conformal_threshold")
+    start = time.time()
+    feats, scores = encode(model, test.channels)
+    results = evaluate_subsets(model, feats, scores, test, modalities, classes, temperature, threshold,
+                               n_bootstrap=args.bootstrap)
+    agreement = modality_weight_agreement(model, feats, scores, test, modalities, temperature)
+    print(f"classification evaluated in {time.time() - start:.0f} s")
+    evaluation = {"test_cases": len(test), "test_seeds": f"{min(test.seeds)}..{max(test.seeds)}",
+                  "subsets": results, "summary": _summary(results), "modality_weight_agreement": agreement}
+    markdown = [f"## {card['name']} {card['version']} on {len(test)} fresh phantoms\n", subset_table(results), ""]
+    if args.saliency_cases:
+        saliency = evaluate_saliency(model, test, temperature, cases=args.saliency_cases, seed=0)
+        evaluation["saliency"] = saliency
+        markdown += ["### Saliency (fused map, predicted class)\n", saliency["table"], ""]
+    if args.baseline:
+        baseline, baseline_card = load_checkpoint(args.baseline, device="cpu")
+        b_feats, b_scores = encode(baseline, test.channels)
+        b_results = evaluate_subsets(baseline, b_feats, b_scores, test, modalities, classes,
+                                     baseline_card["calibration"]["temperature"],
+                                     baseline_card["calibration"]["conformal_threshold"], n_bootstrap=0)
+        evaluation["transfer_learning"] = {"pretrained_then_finetuned": _summary(results),
+                                           "from_scratch_same_budget": _summary(b_results)}
+        rows = [{"model": name, **{k: f"{v:.4f}" for k, v in s.items() if v is not None}}
+                for name, s in evaluation["transfer_learning"].items()]
+        markdown += ["### Transfer learning: pretrained vs from scratch\n", markdown_table(rows, list(rows[0])), ""]
+    (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+    (out / "evaluation.md").write_text("\n".join(markdown))
+    print("\n".join(markdown))
+    if args.update_card:
+        card["metrics"] = evaluation
+        save_checkpoint(model, args.checkpoint, card)
+        print(f"model card updated: {args.checkpoint}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.classifier", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="train a classifier")
+    fit.add_argument("--config", required=True)
+    fit.add_argument("--out", required=True, help="folder for the checkpoint and its card")
+    fit.add_argument("--cache", default="cache", help="folder for the data caches")
+    fit.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    fit.add_argument("--scratch-baseline", action="store_true",
+                     help="also train from scratch with the same supervised budget")
+    fit.set_defaults(run=command_fit)
+    evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on the test split")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--config", required=True)
+    evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--cache", default="cache")
+    evaluate.add_argument("--baseline", help="a from-scratch checkpoint to compare with")
+    evaluate.add_argument("--bootstrap", type=int, default=1000)
+    evaluate.add_argument("--saliency-cases", type=int, default=60)
+    evaluate.add_argument("--update-card", action="store_true", help="store the figures in the model card")
+    evaluate.set_defaults(run=command_evaluate)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Phantoms on the model grid, cached on disk, so training reads arrays, not generators.
+
+Each case goes through exactly the inference path (``Study`` -> ``align`` ->
+``model_input``, brain mask estimated as for a user's study), so the network is
+trained on what it will see. A cache folder holds:
+
+    channels.npy  float16 (N, M, D, H, W)   normalised channels on the model grid
+    present.npy   bool    (N, M)
+    labels.npy    int64   (N,)              index into classes.json
+    tumour.npy    uint8   (N, D, H, W)      tumour + oedema mask on the model grid
+    brain.npy     bool    (N, D, H, W)
+    meta.json     classes, modalities, grid, seeds, generation settings
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What to generate: ``cases_per_class`` phantoms of each class, seeds from ``first_seed``."""
+
+    cases_per_class: int
+    first_seed: int
+    spacing_mm: tuple[float, float, float]
+    grid_size: tuple[int, int, int]
+    phantom_spacing_mm: float = 2.0
+
+
+def _one_case(job: tuple) -> tuple:
+    seed, label, spec_dict = job
+    import SimpleITK as sitk
+
+    from braintumorai.model_grid import ModelGrid, to_model
+    from braintumorai.study import Study, align, model_input
+    from braintumorai.synthetic import generate_case
+
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    case = generate_case(label=label, seed=seed, spacing=spec_dict["phantom_spacing_mm"])
+    prepared = model_input(align(Study(dict(case.images))), ModelGrid(tuple(spec_dict["spacing_mm"]),
+                                                                      tuple(spec_dict["grid_size"])))
+    tumour_image = case.masks["seg"] > 0
+    tumour = to_model(sitk.Cast(tumour_image, sitk.sitkFloat32), prepared.grid, sitk.sitkLinear) > 0.5
+    return prepared.channels.astype(np.float16), prepared.present, tumour.astype(np.uint8), prepared.brain
+
+
+def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], modalities: Sequence[str],
+                workers: int = 2) -> Path:
+    """Generate the phantoms of ``spec`` into ``folder`` (skipped when already complete)."""
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    wanted = {"spec": asdict(spec), "classes": list(classes), "modalities": list(modalities)}
+    if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == wanted:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for offset in range(spec.cases_per_class):
+        for label in classes:
+            jobs.append((spec.first_seed + len(jobs), label, asdict(spec)))
+    n = len(jobs)
+    shape = (n, len(modalities)) + tuple(reversed(spec.grid_size))
+    channels = np.lib.format.open_memmap(folder / "channels.npy", "w+", np.float16, shape)
+    present = np.zeros((n, len(modalities)), bool)
+    tumour = np.zeros((n,) + shape[2:], np.uint8)
+    brain = np.zeros((n,) + shape[2:], bool)
+    labels = np.array([list(classes).index(job[1]) for job in jobs], np.int64)
+    start = time.time()
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        for index, (c, p, t, b) in enumerate(pool.imap(_one_case, jobs, chunksize=4)):
+            channels[index], present[index], tumour[index], brain[index] = c, p, t, b
+            if (index + 1) % 100 == 0 or index + 1 == n:
+                rate = (index + 1) / (time.time() - start)
+                print(f"  cache {folder.name}: {index + 1}/{n} cases ({rate:.1f}/s)", flush=True)
+    channels.flush()
+    np.save(folder / "present.npy", present)
+    np.save(folder / "labels.npy", labels)
+    np.save(folder / "tumour.npy", tumour)
+    np.save(folder / "brain.npy", brain)
+    meta = {"key": wanted, "seeds": [job[0] for job in jobs], "seconds": time.time() - start}
+    meta_path.write_text(json.dumps(meta, indent=1))
+    return folder
+
+
+@dataclass
+class CachedSet:
+    """A cache folder opened for reading (channels memory-mapped)."""
+
+    channels: np.ndarray
+    present: np.ndarray
+    labels: np.ndarray
+    tumour: np.ndarray
+    brain: np.ndarray
+    seeds: list
+
+    @classmethod
+    def open(cls, folder: os.PathLike) -> "CachedSet":
+        folder = Path(folder)
+        meta = json.loads((folder / "meta.json").read_text())
+        return cls(
+            channels=np.load(folder / "channels.npy", mmap_mode="r"),
+            present=np.load(folder / "present.npy"),
+            labels=np.load(folder / "labels.npy"),
+            tumour=np.load(folder / "tumour.npy", mmap_mode="r"),
+            brain=np.load(folder / "brain.npy", mmap_mode="r"),
+            seeds=meta["seeds"],
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _one_record(job: tuple) -> tuple:
+    record, spacing_mm, grid_size, modalities = job
+    import SimpleITK as sitk
+
+    from braintumorai.model_grid import ModelGrid, to_model
+    from braintumorai.study import Study, align, model_input
+
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    files = {m: p for m, p in record.files.items() if m in modalities}
+    prepared = model_input(align(Study.from_files(files)), ModelGrid(spacing_mm, grid_size), modalities)
+    tumour = np.zeros(prepared.brain.shape, np.uint8)
+    if record.seg_path:
+        seg = sitk.Cast(sitk.ReadImage(str(record.seg_path)) > 0, sitk.sitkFloat32)
+        tumour = (to_model(seg, prepared.grid) > 0.5).astype(np.uint8)
+    return prepared.channels.astype(np.float16), prepared.present, tumour, prepared.brain
+
+
+def build_cache_from_records(folder: os.PathLike, records, classes, modalities, spacing_mm, grid_size,
+                             workers: int = 2) -> Path:
+    """Cache dataset records (``braintumorai.datasets``) on the model grid, like :func:`build_cache`."""
+    folder = Path(folder)
+    if (folder / "meta.json").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(records)
+    shape = (n, len(modalities)) + tuple(reversed(grid_size))
+    channels = np.lib.format.open_memmap(folder / "channels.npy", "w+", np.float16, shape)
+    present = np.zeros((n, len(modalities)), bool)
+    tumour = np.zeros((n,) + shape[2:], np.uint8)
+    brain = np.zeros((n,) + shape[2:], bool)
+    jobs = [(r, tuple(spacing_mm), tuple(grid_size), tuple(modalities)) for r in records]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for index, (c, p, t, b) in enumerate(pool.imap(_one_record, jobs)):
+            channels[index], present[index], tumour[index], brain[index] = c, p, t, b
+    channels.flush()
+    np.save(folder / "present.npy", present)
+    np.save(folder / "labels.npy", np.array([list(classes).index(r.label) for r in records], np.int64))
+    np.save(folder / "tumour.npy", tumour)
+    np.save(folder / "brain.npy", brain)
+    (folder / "meta.json").write_text(json.dumps({"seeds": [r.case_id for r in records]}))
+    return folder
