@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Union
 
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..io import write_image_atomic
 from ..modalities import MODALITIES, normalise_modality
 from .records import VisitRecord
 
@@ -60,40 +60,6 @@ def case_file(out_dir: PathLike, case_id: str, modality_or_seg: str) -> Path:
     return Path(out_dir) / case_id / f"{case_id}-{suffix}{EXTENSION}"
 
 
-def write_image_atomic(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
-    """Write ``image`` to ``path`` through a temporary file in the same folder.
-
-    The temporary name starts with '.' and keeps the extension so SimpleITK picks
-    the same writer; it is removed if writing fails, and ``os.replace`` makes the
-    final name appear complete or not at all.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    extension = EXTENSION if path.name.endswith(EXTENSION) else path.suffix
-    stem = path.name[: len(path.name) - len(extension)] if extension else path.name
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{extension}", dir=path.parent)
-    os.close(handle)
-    try:
-        sitk.WriteImage(image, temporary, compress)
-        os.replace(temporary, path)
-    except RuntimeError as error:
-        _remove_quietly(temporary)
-        lines = str(error).strip().splitlines()
-        reason = lines[-1] if lines else "unknown error"
-        raise InputError(
-            f"Could not write '{path}' ({reason}); check that the folder is writable and has space."
-        ) from error
-    except BaseException:
-        _remove_quietly(temporary)
-        raise
-    return path
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def _as_label_map(seg: sitk.Image, case_id: str) -> sitk.Image:
