@@ -33,6 +33,15 @@ def _autocast(device: str):
     return contextlib.nullcontext()
 
 
+def _step(loss, optimizer, scaler, schedule) -> None:
+    """One optimisation step (loss scaling is active on CUDA only)."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    schedule.step()
+
+
 def pretrain_encoder(model, cached, config: dict, device: str, world: int = 1, rank: int = 0, seed: int = 0) -> dict:
     """Masked-patch reconstruction on every present channel of the cache (labels unused).
 
@@ -63,12 +72,8 @@ def pretrain_encoder(model, cached, config: dict, device: str, world: int = 1, r
             batch = next(iterator)
         with _autocast(device):
             loss = module(batch.to(device)).loss
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
-        losses.append(float(loss))
+        _step(loss, optimizer, scaler, schedule)
+        losses.append(float(loss.detach()))
     return {"steps": steps, "final_loss": float(np.mean(losses[-20:])), "seconds": time.time() - start}
 
 
@@ -125,12 +130,8 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
             with _autocast(device):
                 logits = module(x, present).logits
                 loss = loss_fn(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
-            losses.append(float(loss))
+            _step(loss, optimizer, scaler, schedule)
+            losses.append(float(loss.detach()))
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
         history.append({"epoch": epoch + 1, "encoder_frozen": epoch < frozen_epochs, "loss": float(np.mean(losses)),

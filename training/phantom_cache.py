@@ -57,38 +57,42 @@ def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], mo
                 workers: int = 2) -> Path:
     """Generate the phantoms of ``spec`` into ``folder`` (skipped when already complete)."""
     folder = Path(folder)
+    key = {"spec": asdict(spec), "classes": list(classes), "modalities": list(modalities)}
     meta_path = folder / "meta.json"
-    wanted = {"spec": asdict(spec), "classes": list(classes), "modalities": list(modalities)}
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == wanted:
+    if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder
+    jobs = [(spec.first_seed + index * len(classes) + k, label, asdict(spec))
+            for index in range(spec.cases_per_class) for k, label in enumerate(classes)]
+    labels = [list(classes).index(job[1]) for job in jobs]
+    _write_cache(folder, _one_case, jobs, labels, len(modalities), spec.grid_size, workers,
+                 {"key": key, "seeds": [job[0] for job in jobs]})
+    return folder
+
+
+def _write_cache(folder: Path, worker, jobs: list, labels: Sequence[int], n_modalities: int,
+                 grid_size: Sequence[int], workers: int, meta: dict) -> None:
+    """Run ``worker`` over ``jobs`` in ``workers`` processes and store the arrays;
+    ``meta.json`` is written last, so a cache interrupted half-way is rebuilt."""
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for offset in range(spec.cases_per_class):
-        for label in classes:
-            jobs.append((spec.first_seed + len(jobs), label, asdict(spec)))
     n = len(jobs)
-    shape = (n, len(modalities)) + tuple(reversed(spec.grid_size))
+    shape = (n, n_modalities) + tuple(reversed(grid_size))
     channels = np.lib.format.open_memmap(folder / "channels.npy", "w+", np.float16, shape)
-    present = np.zeros((n, len(modalities)), bool)
+    present = np.zeros((n, n_modalities), bool)
     tumour = np.zeros((n,) + shape[2:], np.uint8)
     brain = np.zeros((n,) + shape[2:], bool)
-    labels = np.array([list(classes).index(job[1]) for job in jobs], np.int64)
     start = time.time()
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        for index, (c, p, t, b) in enumerate(pool.imap(_one_case, jobs, chunksize=4)):
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for index, (c, p, t, b) in enumerate(pool.imap(worker, jobs, chunksize=4)):
             channels[index], present[index], tumour[index], brain[index] = c, p, t, b
             if (index + 1) % 100 == 0 or index + 1 == n:
-                rate = (index + 1) / (time.time() - start)
-                print(f"  cache {folder.name}: {index + 1}/{n} cases ({rate:.1f}/s)", flush=True)
+                print(f"  cache {folder.name}: {index + 1}/{n} cases ({(index + 1) / (time.time() - start):.1f}/s)",
+                      flush=True)
     channels.flush()
     np.save(folder / "present.npy", present)
-    np.save(folder / "labels.npy", labels)
+    np.save(folder / "labels.npy", np.asarray(labels, np.int64))
     np.save(folder / "tumour.npy", tumour)
     np.save(folder / "brain.npy", brain)
-    meta = {"key": wanted, "seeds": [job[0] for job in jobs], "seconds": time.time() - start}
-    meta_path.write_text(json.dumps(meta, indent=1))
-    return folder
+    (folder / "meta.json").write_text(json.dumps({**meta, "seconds": time.time() - start}, indent=1))
 
 
 @dataclass
@@ -142,21 +146,8 @@ def build_cache_from_records(folder: os.PathLike, records, classes, modalities, 
     folder = Path(folder)
     if (folder / "meta.json").exists():
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    n = len(records)
-    shape = (n, len(modalities)) + tuple(reversed(grid_size))
-    channels = np.lib.format.open_memmap(folder / "channels.npy", "w+", np.float16, shape)
-    present = np.zeros((n, len(modalities)), bool)
-    tumour = np.zeros((n,) + shape[2:], np.uint8)
-    brain = np.zeros((n,) + shape[2:], bool)
     jobs = [(r, tuple(spacing_mm), tuple(grid_size), tuple(modalities)) for r in records]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for index, (c, p, t, b) in enumerate(pool.imap(_one_record, jobs)):
-            channels[index], present[index], tumour[index], brain[index] = c, p, t, b
-    channels.flush()
-    np.save(folder / "present.npy", present)
-    np.save(folder / "labels.npy", np.array([list(classes).index(r.label) for r in records], np.int64))
-    np.save(folder / "tumour.npy", tumour)
-    np.save(folder / "brain.npy", brain)
-    (folder / "meta.json").write_text(json.dumps({"seeds": [r.case_id for r in records]}))
+    labels = [list(classes).index(r.label) for r in records]
+    _write_cache(folder, _one_record, jobs, labels, len(modalities), grid_size, workers,
+                 {"seeds": [r.case_id for r in records]})
     return folder
