@@ -44,6 +44,15 @@ SALIENCY_METHODS = {
     "None": None,
 }
 MINIMUM_TORCH_VERSION = "2.2"
+# SampleData entries: (name shown, phantom tumour type, seed). Generated locally, never downloaded.
+SAMPLE_DATA_CATEGORY = "BrainTumorAI"
+PHANTOM_SAMPLES = (
+    ("BrainTumorAI glioblastoma phantom", "glioblastoma", 9_000_001),
+    ("BrainTumorAI meningioma phantom", "meningioma", 9_000_002),
+    ("BrainTumorAI metastasis phantom", "metastasis", 9_000_003),
+    ("BrainTumorAI lower grade glioma phantom", "lower_grade_glioma", 9_000_004),
+)
+PHANTOM_SPACING_MM = 1.0
 
 NOT_FOR_CLINICAL_USE = (
     "BrainTumorAI is research software and is not for clinical use: it is not a medical device "
@@ -68,13 +77,81 @@ class BrainTumorAI(ScriptedLoadableModule):
             "Classify a brain tumour from any subset of co-registered T1, T1C, T2, FLAIR, CT and PET "
             "volumes: calibrated class probabilities, the weight each modality had and saliency maps "
             "overlaid on the slice views. Predict survival draws a survival curve from the patient's "
-            "studies. Select the volumes (or press Auto-assign), then press Classify."
+            "studies. Select the volumes (or press Auto-assign), then press Classify. No data at hand? "
+            "Sample Data has synthetic phantom studies (category BrainTumorAI), generated on this computer."
             "<br><br><b>" + NOT_FOR_CLINICAL_USE + "</b>"
             '<br><br>See the <a href="https://github.com/braintumorai/SlicerBrainTumorAI">documentation</a>.'
         )
         self.parent.acknowledgementText = (
             "Built on 3D Slicer, MONAI, PyTorch, SimpleITK, nilearn (MNI152 templates of the synthetic "
             "phantoms) and lifelines. " + NOT_FOR_CLINICAL_USE
+        )
+        # SampleData exists once the application has started.
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data: synthetic phantom studies, generated on this computer
+#
+
+
+def hasApplication() -> bool:
+    """False where only MRML is loaded (slicer-core under pytest): no GUI calls then."""
+    return getattr(slicer, "app", None) is not None
+
+
+class PhantomSampleLoader:
+    """SampleData ``customDownloader``: generates the phantom instead of downloading.
+
+    SampleData calls it with the data source when its button is pressed; it adds
+    one volume per modality ("Phantom glioblastoma T1C", ...) and shows the T1C.
+    The repr is stable so that registering twice (module reload) adds no duplicate.
+    """
+
+    def __init__(self, label: str, seed: int, spacing: float = PHANTOM_SPACING_MM) -> None:
+        self.label, self.seed, self.spacing = label, int(seed), float(spacing)
+
+    def __repr__(self) -> str:
+        return f"PhantomSampleLoader({self.label!r}, {self.seed})"
+
+    def __call__(self, source=None) -> list:
+        from BrainTumorAILib import error_message, load_phantom_study, read_requirements, show_as_background
+
+        logic = BrainTumorAILogic()
+        try:
+            # The phantoms are drawn on nilearn's MNI152 templates; nothing else is needed.
+            needed = [r for r in read_requirements(logic.requirementsPath()) if r.lower().startswith("nilearn")]
+            if not logic.installPackages(needed):
+                return []
+            with slicer.util.WaitCursor(show=hasApplication()):
+                nodes = load_phantom_study(slicer.mrmlScene, self.label, self.seed, self.spacing)
+        except Exception as error:
+            logging.exception("BrainTumorAI phantom")
+            slicer.util.errorDisplay(error_message("Making the phantom", error))
+            return []
+        reference = nodes["T1C"] if "T1C" in nodes else next(iter(nodes.values()))
+        show_as_background(slicer.mrmlScene, reference)
+        if hasApplication() and slicer.app.layoutManager() is not None:
+            slicer.util.resetSliceViews()
+        return list(nodes.values())
+
+
+def registerSampleData() -> None:
+    """Add the phantom studies to the SampleData module (category BrainTumorAI)."""
+    import SampleData
+
+    iconPath = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "BrainTumorAI.png")
+    for sampleName, label, seed in PHANTOM_SAMPLES:
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category=SAMPLE_DATA_CATEGORY,
+            sampleName=sampleName,
+            # Never fetched: the customDownloader generates the volumes instead.
+            uris=f"braintumorai-phantom:{label}/{seed}",
+            fileNames=f"{sampleName}.nrrd",
+            nodeNames=f"Phantom {label.replace('_', ' ')} T1C",
+            thumbnailFileName=iconPath,
+            loadFileType="VolumeFile",
+            customDownloader=PhantomSampleLoader(label, seed),
         )
 
 
@@ -99,6 +176,7 @@ class BrainTumorAIParameterNode:
     petVolume: vtkMRMLScalarVolumeNode
     referenceModality: Annotated[str, Choice(REFERENCE_CHOICES)] = "Auto"
     useCPU: bool = False
+    modelPath: str = ""
     saliencyMethod: Annotated[str, Choice(list(SALIENCY_METHODS))] = "Grad-CAM"
     saliencyVolume: vtkMRMLScalarVolumeNode
     probabilityTable: vtkMRMLTableNode
@@ -120,6 +198,7 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._task = None
         self._taskTitle = ""
         self._pollTimer = None
+        self._referenceNodeID = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -134,7 +213,7 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.setRange(0, 100)
         self.ui.progressBar.hide()
         self.ui.cancelButton.enabled = False
-        self.ui.resultsTable.setRowCount(0)
+        self._clearResults()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -143,6 +222,9 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.classifyButton.connect("clicked(bool)", self.onClassify)
         self.ui.predictSurvivalButton.connect("clicked(bool)", self.onPredictSurvival)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.ui.saliencyMapComboBox.connect("currentIndexChanged(int)", self.onSaliencyMapChanged)
+        # Paths bind to pathlib.Path only, and an empty Path reads as "."; keep a str by hand.
+        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelPathChanged)
 
         # The work runs in a Python thread; the GUI polls it so it never freezes.
         self._pollTimer = qt.QTimer()
@@ -171,6 +253,7 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._task is not None:
             self._task.cancel()
         self.setParameterNode(None)
+        self._clearResults()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -190,7 +273,14 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanRun)
+            wasBlocked = self.ui.modelPathLineEdit.blockSignals(True)
+            self.ui.modelPathLineEdit.currentPath = self._parameterNode.modelPath
+            self.ui.modelPathLineEdit.blockSignals(wasBlocked)
         self._checkCanRun()
+
+    def onModelPathChanged(self, path: str) -> None:
+        if self._parameterNode:
+            self._parameterNode.modelPath = path
 
     def _checkCanRun(self, caller=None, event=None) -> None:
         running = self._task is not None
@@ -215,28 +305,44 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = assignment.summary()
 
     def onClassify(self) -> None:
-        self._start("Classification")
+        self._start("Classification", self.logic.startClassification, needsModelPackages=True)
 
     def onPredictSurvival(self) -> None:
-        self._start("Survival prediction")
+        # The survival model arrives in a later version: check the inputs and say so.
+        self._start("Survival prediction", self.logic.startInputCheck, needsModelPackages=False)
 
     def onCancel(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self.ui.statusLabel.text = "Cancelling..."
 
-    def _start(self, title: str) -> None:
+    def _showError(self, title: str, error: BaseException, details: str = "") -> None:
+        from BrainTumorAILib import error_message
+
+        message = error_message(title, error)
+        logging.error(details or message)
+        self.ui.statusLabel.text = message
+        if details:
+            slicer.util.errorDisplay(message, detailedText=details)
+        else:
+            slicer.util.errorDisplay(message)
+
+    def _start(self, title: str, startFunction, needsModelPackages: bool) -> None:
         if self._task is not None:
             return
-        with slicer.util.tryWithErrorDisplay(f"{title} could not start.", waitCursor=True):
-            if not self.logic.setupPythonRequirements():
-                self.ui.statusLabel.text = (
-                    f"{title} needs PyTorch and the packages of Resources/requirements.txt; "
-                    "they were not installed, so nothing was run."
-                )
-                return
-            self._task = self.logic.startTask(title, self._parameterNode)
-        if self._task is None:
+        import traceback
+
+        try:
+            with slicer.util.WaitCursor():
+                if needsModelPackages and not self.logic.setupPythonRequirements():
+                    self.ui.statusLabel.text = (
+                        f"{title} needs PyTorch and the packages of Resources/requirements.txt; "
+                        "they were not installed, so nothing was run."
+                    )
+                    return
+                self._task = startFunction(self._parameterNode)
+        except Exception as error:
+            self._showError(title, error, traceback.format_exc())
             return
         self._taskTitle = title
         self.ui.progressBar.value = 0
@@ -255,18 +361,77 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = f"{self._taskTitle}: {status.message}"
             return
         self._pollTimer.stop()
-        elapsed = self._task.elapsed_s
+        task, title, elapsed = self._task, self._taskTitle, self._task.elapsed_s
         self._task = None
         self.ui.progressBar.hide()
         self._checkCanRun()
-        if status.state == "done":
-            self.ui.statusLabel.text = self.logic.describeResult(self._taskTitle, status.result, elapsed)
-        elif status.state == "cancelled":
-            self.ui.statusLabel.text = f"{self._taskTitle} cancelled; nothing was added to the scene."
+        if status.state == "cancelled":
+            self.ui.statusLabel.text = f"{title} cancelled; nothing was added to the scene."
+        elif status.state == "failed":
+            self._showError(title, status.error, status.details)
+        elif title == "Classification":
+            self._showClassification(status.result, task.inputs, elapsed)
         else:
-            logging.error(status.details)
-            self.ui.statusLabel.text = f"{self._taskTitle} failed: {status.message}"
-            slicer.util.errorDisplay(f"{self._taskTitle} failed: {status.message}", detailedText=status.details)
+            self.ui.statusLabel.text = self.logic.describeInputCheck(title, status.result, elapsed)
+
+    # ------------------------------------------------------------------ results
+
+    def _showClassification(self, result, inputs, elapsedSeconds: float) -> None:
+        import traceback
+
+        from BrainTumorAILib import modality_weights_text, result_rows, result_summary
+
+        try:
+            with slicer.util.WaitCursor():
+                nodes = self.logic.addClassificationNodes(result, inputs, self._parameterNode)
+        except Exception as error:
+            self._showError("Classification", error, traceback.format_exc())
+            return
+        self._referenceNodeID = nodes["reference"].GetID()
+
+        table = self.ui.resultsTable
+        rows = result_rows(result)
+        table.setRowCount(len(rows))
+        for row, (name, probability, inSet) in enumerate(rows):
+            for column, text in enumerate((name, f"{probability:.3f}", "\u2713" if inSet else "")):
+                item = qt.QTableWidgetItem(text)
+                if inSet:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                table.setItem(row, column, item)
+        table.resizeColumnsToContents()
+        self.ui.modalityWeightsLabel.text = modality_weights_text(result)
+
+        combo = self.ui.saliencyMapComboBox
+        combo.blockSignals(True)
+        combo.clear()
+        for name, node in nodes["saliency"].items():
+            combo.addItem("Fused (all modalities)" if name == "fused" else name, node.GetID())
+        combo.setCurrentIndex(0)
+        combo.blockSignals(False)
+        combo.enabled = combo.count > 0
+        method = f" ({result.saliency_method}, class {result.saliency_class})" if result.saliency_method else ""
+        combo.toolTip = f"Saliency map shown over the reference volume{method}."
+        self.ui.statusLabel.text = result_summary(result, elapsedSeconds)
+
+    def _clearResults(self) -> None:
+        self.ui.resultsTable.setRowCount(0)
+        self.ui.modalityWeightsLabel.text = ""
+        self.ui.saliencyMapComboBox.blockSignals(True)
+        self.ui.saliencyMapComboBox.clear()
+        self.ui.saliencyMapComboBox.blockSignals(False)
+        self.ui.saliencyMapComboBox.enabled = False
+        self._referenceNodeID = None
+
+    def onSaliencyMapChanged(self, index: int) -> None:
+        nodeID = self.ui.saliencyMapComboBox.itemData(index) if index >= 0 else None
+        node = slicer.mrmlScene.GetNodeByID(nodeID) if nodeID else None
+        if node is None:
+            return
+        reference = slicer.mrmlScene.GetNodeByID(self._referenceNodeID) if self._referenceNodeID else None
+        with slicer.util.tryWithErrorDisplay("Could not show the saliency map.", waitCursor=False):
+            self.logic.showSaliencyMap(node, reference, self._parameterNode)
 
     def onReload(self) -> None:
         """Reload BrainTumorAILib too, so code changes take effect without restarting Slicer."""
@@ -288,7 +453,8 @@ class BrainTumorAILogic(ScriptedLoadableModuleLogic):
 
     >>> logic = slicer.util.getModuleLogic("BrainTumorAI")
     >>> parameters = logic.getParameterNode(); parameters.t1cVolume = getNode("t1c")
-    >>> inputs = logic.collectInputs(parameters)   # SimpleITK images, exact geometry
+    >>> task = logic.startClassification(parameters); status = task.wait()
+    >>> nodes = logic.addClassificationNodes(status.result, task.inputs, parameters)
     """
 
     def __init__(self) -> None:
@@ -326,23 +492,62 @@ class BrainTumorAILogic(ScriptedLoadableModuleLogic):
         """'cpu' when the user asked for it, else 'auto' (CUDA when present)."""
         return "cpu" if parameterNode.useCPU else "auto"
 
-    def startTask(self, title: str, parameterNode):
-        """Collect the inputs here (MRML is read in the GUI thread only) and start
-        the work in the background. Returns the running ``BackgroundTask``.
+    @staticmethod
+    def model(parameterNode):
+        """The checkpoint path the user chose, or None for the bundled default model."""
+        return (parameterNode.modelPath or "").strip() or None
 
-        The models are not part of this version yet, so both actions run the
-        core's input check (co-registration, resampling onto the reference).
-        """
+    def startClassification(self, parameterNode):
+        """Collect the inputs here (MRML is read in the GUI thread only) and start
+        the classifier in the background. Returns the running ``BackgroundTask``;
+        its ``inputs`` are the collected volumes, needed to place the outputs."""
+        from BrainTumorAILib import BackgroundTask, run_classification
+
+        collected = self.collectInputs(parameterNode)
+        task = BackgroundTask(
+            run_classification, collected, name="BrainTumorAI Classification",
+            model=self.model(parameterNode), device=self.device(parameterNode),
+            saliency=SALIENCY_METHODS[parameterNode.saliencyMethod],
+        )
+        task.inputs = collected
+        return task.start()
+
+    def startInputCheck(self, parameterNode):
+        """Check co-registration of the selected volumes in the background (what
+        Predict survival does until the survival model arrives)."""
         from BrainTumorAILib import BackgroundTask, check_inputs
 
         collected = self.collectInputs(parameterNode)
-        return BackgroundTask(check_inputs, collected, name=f"BrainTumorAI {title}").start()
+        task = BackgroundTask(check_inputs, collected, name="BrainTumorAI input check")
+        task.inputs = collected
+        return task.start()
+
+    def addClassificationNodes(self, result, collected, parameterNode=None, scene=None) -> dict:
+        """New nodes for a finished classification, in the reference volume's study
+        (see ``BrainTumorAILib.classification_result_nodes``); the fused saliency map
+        is shown over the reference and remembered in the parameter node."""
+        from BrainTumorAILib import classification_result_nodes
+
+        nodes = classification_result_nodes(scene or slicer.mrmlScene, result, collected)
+        if parameterNode is not None:
+            with slicer.util.NodeModify(parameterNode.parameterNode):
+                parameterNode.probabilityTable = nodes["probabilities"]
+                parameterNode.saliencyVolume = next(iter(nodes["saliency"].values()), None)
+        return nodes
+
+    def showSaliencyMap(self, overlayNode, referenceNode=None, parameterNode=None, scene=None) -> None:
+        """Make one saliency map of a run the slice views' foreground."""
+        from BrainTumorAILib import show_saliency_map
+
+        show_saliency_map(scene or slicer.mrmlScene, overlayNode, referenceNode)
+        if parameterNode is not None:
+            parameterNode.saliencyVolume = overlayNode
 
     @staticmethod
-    def describeResult(title: str, result, elapsedSeconds: float) -> str:
+    def describeInputCheck(title: str, result, elapsedSeconds: float) -> str:
         return (
             f"Inputs ready ({elapsedSeconds:.1f} s): {result.summary()} "
-            f"{title} needs the BrainTumorAI model, which is not included in this version yet."
+            f"{title} arrives in a later version of BrainTumorAI; Classify works now."
         )
 
     # ------------------------------------------------------------------ dependencies
@@ -360,7 +565,7 @@ class BrainTumorAILogic(ScriptedLoadableModuleLogic):
         Returns False when the user declined; raises RuntimeError with a message
         the user can act on when installation is impossible.
         """
-        from BrainTumorAILib import missing_requirements, protected_constraints, read_requirements
+        from BrainTumorAILib import read_requirements
 
         try:
             import PyTorchUtils
@@ -386,7 +591,16 @@ class BrainTumorAILogic(ScriptedLoadableModuleLogic):
                     f"a version >={MINIMUM_TORCH_VERSION}."
                 )
 
-        missing = missing_requirements(read_requirements(self.requirementsPath()))
+        return self.installPackages(read_requirements(self.requirementsPath()), askConfirmation)
+
+    def installPackages(self, requirements: list, askConfirmation: bool = True) -> bool:
+        """Install those of ``requirements`` that are missing, after one confirmation.
+
+        Returns False when the user declined; raises RuntimeError when pip failed.
+        """
+        from BrainTumorAILib import missing_requirements, protected_constraints
+
+        missing = missing_requirements(requirements)
         if not missing:
             return True
         if askConfirmation and not slicer.util.confirmOkCancelDisplay(
@@ -450,6 +664,8 @@ class BrainTumorAITest(ScriptedLoadableModuleTest):
         self.test_ParameterNodeAndInputs()
         self.setUp()
         self.test_OutputNodes()
+        self.setUp()
+        self.test_PhantomSampleData()
 
     @staticmethod
     def _syntheticImage():
@@ -533,3 +749,19 @@ class BrainTumorAITest(ScriptedLoadableModuleTest):
         probabilities = slicer.util.arrayFromTableColumn(table, "probability")
         self.assertAlmostEqual(float(np.sum(probabilities)), 1.0, places=6)
         self.delayDisplay("Output nodes passed")
+
+    def test_PhantomSampleData(self):
+        import importlib.util
+
+        self.delayDisplay("Phantom sample data")
+        if importlib.util.find_spec("nilearn") is None:
+            self.delayDisplay("nilearn is not installed: phantom test skipped")
+            return
+        loaded = PhantomSampleLoader("meningioma", 3, spacing=6.0)()
+        self.assertEqual([n.GetName() for n in loaded][:2], ["Phantom meningioma T1", "Phantom meningioma T1C"])
+        logic = BrainTumorAILogic()
+        parameters = logic.getParameterNode()
+        logic.autoAssign(parameters)
+        self.assertEqual(parameters.t1cVolume, loaded[1])
+        self.assertEqual(parameters.petVolume.GetName(), "Phantom meningioma PET")
+        self.delayDisplay("Phantom sample data passed")

@@ -548,10 +548,17 @@ def test_module_logic_assigns_collects_and_checks_inputs(scene, module_with_stub
     assert list(logic.inputVolumeNodes(parameters)) == ["T1", "T1C", "T2", "FLAIR", "CT", "PET"]
     assert parameters.referenceModality == "Auto" and logic.device(parameters) == "auto"
 
+    assert logic.model(parameters) is None  # empty model path: the bundled model
+    parameters.useCPU = True
+    assert logic.device(parameters) == "cpu"
+
     assert logic.setupPythonRequirements(askConfirmation=False)  # torch and the venv's packages are there
-    status = logic.startTask("Classification", parameters).wait(60)
+    task = logic.startInputCheck(parameters)  # what Predict survival runs until its model arrives
+    status = task.wait(60)
     assert status.state == "done", status.details
-    assert "T1C (BraTS-GLI-00001-000-t1c): reference" in logic.describeResult("Classification", status.result, 0.1)
+    assert task.inputs.modalities == ["T1C", "FLAIR"]
+    message = logic.describeInputCheck("Survival prediction", status.result, 0.1)
+    assert "T1C (BraTS-GLI-00001-000-t1c): reference" in message and "later version" in message
 
     torch_state["installed"] = False
     assert logic.setupPythonRequirements(askConfirmation=True) is False

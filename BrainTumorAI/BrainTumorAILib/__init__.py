@@ -2,13 +2,28 @@
 
 Converts volume nodes to SimpleITK images and back with exact geometry, builds
 the output nodes (saliency overlays, tables, survival chart), places them in the
-reference volume's study, and runs work off the GUI thread. Everything works on
+reference volume's study, runs work off the GUI thread (``run_classification``)
+and generates the SampleData phantom studies (``load_phantom_study``). Everything works on
 an explicit ``vtkMRMLScene``, so it runs inside Slicer, in a web viewer and under
 pytest on the ``slicer-core`` wheel alike. Imports no qt, ctk or torch.
 """
 
 from .actions import InputCheck, check_inputs
 from .background import BackgroundTask, TaskCancelled, TaskContext, TaskStatus
+from .classification_task import (
+    SALIENCY_MAP_ATTRIBUTE,
+    adopt_reference_geometry,
+    classification_result_nodes,
+    clear_classifier_cache,
+    error_message,
+    load_classifier,
+    modality_weights_text,
+    reference_node_of,
+    result_rows,
+    result_summary,
+    run_classification,
+    show_saliency_map,
+)
 from .dependencies import (
     MINIMUM_TORCH_VERSION,
     PROTECTED_PACKAGES,
@@ -31,6 +46,7 @@ from .output_nodes import (
     survival_chart_nodes,
 )
 from .result_nodes import classification_output_nodes, survival_output_nodes
+from .sample_data import load_phantom_study, phantom_node_name, show_as_background
 from .study_hierarchy import find_study_item, item_of_node, place_in_study, study_item_for
 from .volume_conversion import (
     ijk_to_ras_matrix,

@@ -4,9 +4,10 @@ Work functions take a ``TaskContext`` first so they run in ``BackgroundTask``;
 they touch no MRML (inputs are collected as SimpleITK images beforehand) and
 return plain data that the GUI thread turns into nodes.
 
-Until the models arrive, both buttons run ``check_inputs``: the core's
+Classify runs ``classification_task.run_classification``. Until the survival
+model arrives, Predict survival runs ``check_inputs``: the core's
 co-registration check and resampling onto the reference, so the user learns
-early whether the study can be classified at all.
+early whether the study can be used at all.
 """
 
 from __future__ import annotations
