@@ -109,3 +109,15 @@ def test_dataset_route_reads_a_written_cohort(tmp_path):
     assert card["training_data"]["split"] == "by patient" and card["training_data"]["patients"] == 6
     present = np.load(next((tmp_path / "cache").glob("dataset-train-*")) / "present.npy")
     assert present[:, [1, 3]].all() and not present[:, [0, 2, 4, 5]].any()
+
+
+def test_a_complete_cache_is_reused_not_rebuilt(trained):
+    from training.phantom_cache import CacheSpec, build_cache
+
+    _, _, _, cache = trained
+    folder = next(cache.glob("phantoms-train-*"))
+    before = (folder / "channels.npy").stat().st_mtime_ns
+    spec = CacheSpec(cases_per_class=12, first_seed=10, spacing_mm=(6.0, 6.0, 6.0), grid_size=(28, 32, 28),
+                     phantom_spacing_mm=4.0)
+    assert build_cache(folder, spec, TINY["classes"], TINY["modalities"], workers=1) == folder
+    assert (folder / "channels.npy").stat().st_mtime_ns == before

@@ -137,6 +137,8 @@ def command_fit(args) -> int:
                      "device": device, "seconds": time.time() - start},
         "calibration": calibration_card,
     }
+    path = save_checkpoint(model, out / f"{config['name']}.pt", card)
+    log(f"wrote {path}")
     if args.scratch_baseline:
         log("baseline: the same network from scratch, same supervised budget")
         baseline = new_model()
@@ -147,8 +149,7 @@ def command_fit(args) -> int:
         save_checkpoint(baseline, out / f"{config['name']}-scratch.pt",
                         {**card, "name": config["name"] + "-scratch", "calibration": baseline_calibration,
                          "training": {"finetuning": baseline_history, "config": config, "device": device}})
-    path = save_checkpoint(model, out / f"{config['name']}.pt", card)
-    log(f"wrote {path} ({time.time() - start:.0f} s in all)")
+    log(f"done in {time.time() - start:.0f} s")
     distributed.teardown(world)
     return 0
 

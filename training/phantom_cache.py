@@ -57,7 +57,8 @@ def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], mo
                 workers: int = 2) -> Path:
     """Generate the phantoms of ``spec`` into ``folder`` (skipped when already complete)."""
     folder = Path(folder)
-    key = {"spec": asdict(spec), "classes": list(classes), "modalities": list(modalities)}
+    # Through JSON, so tuples and lists compare equal with what meta.json holds.
+    key = json.loads(json.dumps({"spec": asdict(spec), "classes": list(classes), "modalities": list(modalities)}))
     meta_path = folder / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder
@@ -74,6 +75,7 @@ def _write_cache(folder: Path, worker, jobs: list, labels: Sequence[int], n_moda
     """Run ``worker`` over ``jobs`` in ``workers`` processes and store the arrays;
     ``meta.json`` is written last, so a cache interrupted half-way is rebuilt."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").unlink(missing_ok=True)
     n = len(jobs)
     shape = (n, n_modalities) + tuple(reversed(grid_size))
     channels = np.lib.format.open_memmap(folder / "channels.npy", "w+", np.float16, shape)
