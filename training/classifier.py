@@ -7,8 +7,9 @@
 ``fit``: build (or reuse) the data caches, pretrain the encoder by masked-patch
 reconstruction on unlabelled volumes, fine-tune freeze-then-unfreeze, fit the
 temperature and the conformal threshold on a held-out calibration split, and write
-the checkpoint with its model card. ``--scratch-baseline`` also trains the same
-network from scratch with the same supervised budget, for the card's transfer gain.
+the checkpoint with its model card. ``fit --from-scratch`` trains the same network
+without pretraining and with the same supervised budget: the baseline of the card's
+transfer-learning gain (``evaluate --baseline``).
 Runs on the CPU, on CUDA with mixed precision, and under ``torchrun`` on several GPUs.
 """
 
@@ -26,6 +27,7 @@ import torch
 from braintumorai.calibration import apply_temperature
 from braintumorai.checkpoints import load_checkpoint, save_checkpoint
 from braintumorai.models import ModalityAttentionNet
+from braintumorai.normalization import describe as normalisation_description
 
 from . import distributed
 from .calibration_fit import conformal_threshold, fit_temperature
@@ -90,6 +92,12 @@ def subset_table(results: dict) -> str:
 
 def command_fit(args) -> int:
     config = load_config(args.config)
+    if args.from_scratch:
+        # The transfer-learning baseline: same network, data and supervised budget, no pretraining.
+        config["pretrain"] = None
+        config["name"] += "-scratch"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rank, world, device = distributed.setup()
     if args.device:
         device = args.device
@@ -99,7 +107,12 @@ def command_fit(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+    # Under torchrun, rank 0 builds the caches while the others wait, then all open them.
+    if rank == 0:
+        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+    distributed.barrier(world)
+    if rank != 0:
+        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
     train, calibration = CachedSet.open(caches["train"]), CachedSet.open(caches["calibration"])
     modalities = tuple(config["modalities"])
     log(f"data ready in {time.time() - start:.0f} s: {len(train)} train, {len(calibration)} calibration cases")
@@ -129,26 +142,14 @@ def command_fit(args) -> int:
         "name": config["name"], "version": config["version"], "description": config.get("description", ""),
         "classes": list(classes), "modalities": list(modalities),
         "spacing_mm": config["spacing_mm"], "grid_size": config["grid_size"],
-        "normalisation": {"MRI": "z-score inside the brain after clipping at the 0.5/99.5 percentiles",
-                          "CT": "HU clipped to [-100, 300], (HU - 40) / 80, zero outside the brain",
-                          "PET": "ratio to the brain median (SUV when units allow), clipped to [0, 6], minus 1"},
+        "normalisation": normalisation_description(),
         "training_data": data_card,
         "training": {"pretraining": pretraining, "finetuning": history, "config": config,
                      "device": device, "seconds": time.time() - start},
         "calibration": calibration_card,
     }
-    path = save_checkpoint(model, out / f"{config['name']}.pt", card)
-    log(f"wrote {path}")
-    if args.scratch_baseline:
-        log("baseline: the same network from scratch, same supervised budget")
-        baseline = new_model()
-        baseline_history = finetune(baseline, train, np.arange(len(train)), config["finetune"], device,
-                                    pretrained=False, augment=config["augment"], seed=config["seed"], log=log)
-        baseline = baseline.cpu().eval()
-        baseline_calibration = _calibrate(baseline, calibration, modalities, config["conformal_coverage"])
-        save_checkpoint(baseline, out / f"{config['name']}-scratch.pt",
-                        {**card, "name": config["name"] + "-scratch", "calibration": baseline_calibration,
-                         "training": {"finetuning": baseline_history, "config": config, "device": device}})
+    save_checkpoint(model, out / f"{config['name']}.pt", card)
+    log(f"wrote {out / (config['name'] + '.pt')} and its card")
     log(f"done in {time.time() - start:.0f} s")
     distributed.teardown(world)
     return 0
@@ -197,7 +198,9 @@ def command_evaluate(args) -> int:
     (out / "evaluation.md").write_text("\n".join(markdown))
     print("\n".join(markdown))
     if args.update_card:
+        card = {k: v for k, v in card.items() if not k.startswith("_")}  # "_path" is the loader's, not the card's
         card["metrics"] = evaluation
+        card["normalisation"] = normalisation_description()
         save_checkpoint(model, args.checkpoint, card)
         print(f"model card updated: {args.checkpoint}")
     return 0
@@ -212,8 +215,9 @@ def main(argv=None) -> int:
     fit.add_argument("--out", required=True, help="folder for the checkpoint and its card")
     fit.add_argument("--cache", default="cache", help="folder for the data caches")
     fit.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
-    fit.add_argument("--scratch-baseline", action="store_true",
-                     help="also train from scratch with the same supervised budget")
+    fit.add_argument("--from-scratch", action="store_true",
+                     help="the baseline: no pretraining, same supervised budget; writes NAME-scratch.pt")
+    fit.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     fit.set_defaults(run=command_fit)
     evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on the test split")
     evaluate.add_argument("--checkpoint", required=True)
@@ -226,7 +230,6 @@ def main(argv=None) -> int:
     evaluate.add_argument("--update-card", action="store_true", help="store the figures in the model card")
     evaluate.set_defaults(run=command_evaluate)
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return args.run(args)
 
 

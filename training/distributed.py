@@ -34,6 +34,11 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
+def barrier(world: int) -> None:
+    if world > 1:
+        torch.distributed.barrier()
+
+
 def teardown(world: int) -> None:
     if world > 1:
         torch.distributed.destroy_process_group()

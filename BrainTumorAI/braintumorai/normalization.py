@@ -17,9 +17,11 @@ from .modalities import MRI_MODALITIES
 
 # MRI: clip at these brain percentiles before z-scoring, to tame bright vessels and artefacts.
 MRI_PERCENTILES = (0.5, 99.5)
-# CT: a fixed window in Hounsfield units, wide enough for haemorrhage and calcification.
-CT_WINDOW_HU = (-100.0, 300.0)
-CT_CENTRE_HU, CT_SCALE_HU = 40.0, 80.0
+# CT: a fixed window in Hounsfield units around brain tissue (40 HU), 20 HU per unit so
+# grey/white matter (about 10 HU apart) and hyperdense tumour stand out; calcification
+# and haemorrhage saturate at the top of the window.
+CT_WINDOW_HU = (-20.0, 120.0)
+CT_CENTRE_HU, CT_SCALE_HU = 40.0, 20.0
 # PET: SUV ratios are clipped to this range.
 PET_SUVR_RANGE = (0.0, 6.0)
 
@@ -100,3 +102,15 @@ def normalise(
         out, median = normalise_pet(values, brain)
         return out, NormalisationInfo(modality, "suv_ratio" if factor else "count_ratio", median)
     raise InputError(f"Unknown modality '{modality}'.")
+
+
+def describe() -> dict:
+    """The normalisation in words, for model cards (from the constants above)."""
+    low, high = CT_WINDOW_HU
+    return {
+        "MRI": f"z-score inside the brain after clipping at the {MRI_PERCENTILES[0]}/{MRI_PERCENTILES[1]} percentiles",
+        "CT": f"HU clipped to [{low:g}, {high:g}], (HU - {CT_CENTRE_HU:g}) / {CT_SCALE_HU:g}, 0 outside the brain",
+        "PET": f"ratio to the brain median (SUV when units allow), clipped to [{PET_SUVR_RANGE[0]:g}, "
+               f"{PET_SUVR_RANGE[1]:g}], minus 1",
+        "absent modality": "zero channel, presence flag 0",
+    }

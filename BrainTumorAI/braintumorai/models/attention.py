@@ -24,13 +24,17 @@ def masked_softmax(scores: torch.Tensor, present: torch.Tensor, dim: int = 1) ->
 
 
 def drop_modalities(present: torch.Tensor, p: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Modality dropout: each present modality of each case is dropped with
-    probability ``p``; a case that would lose all of them keeps one, chosen at random
-    among its present ones.
+    """Modality dropout by subset sampling: with probability ``p`` a case keeps only a
+    random non-empty subset of its present modalities, its size drawn uniformly from
+    1 to the number present, then which ones uniformly.
+
+    Dropping each modality independently would almost never leave a case with one or
+    two modalities, and a model trained so fails on exactly the small subsets real
+    studies often are (T1C alone, PET alone); uniform sizes show it every subset size.
 
     Args:
         present: ``(B, M)`` bool, at least one True per row.
-        p: drop probability in ``[0, 1]``.
+        p: probability that a case is reduced to a subset, in ``[0, 1]``.
         generator: optional torch generator (on ``present``'s device) for reproducibility.
 
     Returns:
@@ -38,17 +42,16 @@ def drop_modalities(present: torch.Tensor, p: float, generator: Optional[torch.G
     """
     if p <= 0:
         return present
-    keep = torch.rand(present.shape, generator=generator, device=present.device) >= p
-    kept = present & keep
-    empty = ~kept.any(dim=1)
-    if empty.any():
-        # A random present modality for each emptied row: argmax of uniform noise
-        # restricted to the present entries (absent ones get -1, below any draw).
-        noise = torch.rand(present.shape, generator=generator, device=present.device)
-        choice = noise.masked_fill(~present, -1.0).argmax(dim=1)
-        rows = empty.nonzero(as_tuple=True)[0]
-        kept[rows, choice[rows]] = True
-    return kept
+    device = present.device
+    reduce = torch.rand(present.shape[0], generator=generator, device=device) < p
+    n_present = present.sum(dim=1)
+    # Subset size uniform in 1..n_present: floor(u * n) + 1.
+    size = (torch.rand(present.shape[0], generator=generator, device=device) * n_present).long() + 1
+    # A random order of the present modalities (absent ones last), keep the first `size`.
+    noise = torch.rand(present.shape, generator=generator, device=device).masked_fill(~present, 2.0)
+    rank = noise.argsort(dim=1).argsort(dim=1)
+    subset = present & (rank < size[:, None])
+    return torch.where(reduce[:, None], subset, present)
 
 
 class ModalityAttention(nn.Module):
