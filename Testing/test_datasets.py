@@ -197,7 +197,7 @@ def test_atomic_writes_leave_no_temporary_file(tmp_path, monkeypatch):
 
     manifest_before = (tmp_path / "manifest.csv").read_bytes()
     monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match=r"Could not write '.*manifest.csv' \(disk full\)"):
         write_manifest(tmp_path, records[:1])
     monkeypatch.undo()
     assert (tmp_path / "manifest.csv").read_bytes() == manifest_before

@@ -129,3 +129,25 @@ def test_classify_command_writes_result_json_and_maps(checkpoint, tmp_path, caps
         assert image.GetSize() == study.images["T1C"].GetSize()
         assert np.allclose(image.GetOrigin(), study.images["T1C"].GetOrigin())
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_bad_device_and_unwritable_output_are_one_line_errors(checkpoint, tmp_path, capsys):
+    path = tmp_path / "case-t1c.nii.gz"
+    sitk.WriteImage(_study().images["T1C"], str(path))
+    assert main(["classify", str(path), "--out", str(tmp_path / "o"), "--model", str(checkpoint),
+                 "--device", "gpu"]) == 2
+    assert "Unknown device 'gpu'; use 'cpu', 'cuda' or 'cuda:N'." in capsys.readouterr().err
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    assert main(["classify", str(path), "--out", str(blocker / "out"), "--model", str(checkpoint),
+                 "--device", "cpu", "--saliency", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Could not write" in err and "not-a-folder" in err
+
+
+def test_volumes_the_model_cannot_read_are_left_out(classifier):
+    study = _study()
+    far_ct = head_with_blob((40, 40, 40), (4.0, 4.0, 4.0))
+    far_ct.SetOrigin((500.0, 0.0, 0.0))  # would not even overlap the reference
+    result = classifier.predict(Study({**study.images, "CT": far_ct}), saliency=None)
+    assert set(result.coregistration) == {"T1C", "T2"} and set(result.modality_weights) == {"T1C", "T2"}

@@ -118,3 +118,30 @@ def test_saliency_input_errors(trained):
         gradcam(model, case, present, method="lime")
     with pytest.raises(ModelError, match="out of range"):
         occlusion(model, case, present, class_index=5, mask_size=8)
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_feature_cells_land_on_the_voxels_strided_convolutions_centre_them(stride):
+    """Cell q of a stride-s encoder sees input voxels centred on s*q: a one-hot cell map
+    must peak exactly there, and a real strided conv stack must agree."""
+    from braintumorai.saliency import cells_to_voxels
+
+    spatial = (40, 48, 40)
+    cells = tuple(-(-n // stride) for n in spatial)
+    one_hot = torch.zeros((1, 1) + cells)
+    one_hot[0, 0, 2, 3, 1] = 1.0
+    up = cells_to_voxels(one_hot, spatial, stride)[0, 0]
+    assert tuple(up.shape) == spatial
+    assert np.unravel_index(int(up.argmax()), spatial) == (2 * stride, 3 * stride, stride)
+
+    # The receptive-field centre of a stack of 3x3x3 / stride-2 / padding-1 convolutions.
+    convs = torch.nn.Sequential(*[torch.nn.Conv3d(1, 1, 3, stride=2, padding=1, bias=False)
+                                  for _ in range(int(np.log2(stride)))])
+    for conv in convs:
+        torch.nn.init.constant_(conv.weight, 1.0)
+    x = torch.zeros((1, 1) + spatial, requires_grad=True)
+    convs(x)[0, 0, 2, 3, 1].backward()
+    grad = x.grad[0, 0].numpy()
+    centre = [float((np.arange(n) * grad.sum(axis=tuple(a for a in range(3) if a != axis))).sum() / grad.sum())
+              for axis, n in enumerate(spatial)]
+    assert np.allclose(centre, (2 * stride, 3 * stride, stride), atol=1e-6)

@@ -26,8 +26,10 @@ import torch
 
 from braintumorai.calibration import apply_temperature
 from braintumorai.checkpoints import load_checkpoint, save_checkpoint
+from braintumorai.datasets.manifest import atomic_write_text
 from braintumorai.models import ModalityAttentionNet
 from braintumorai.normalization import describe as normalisation_description
+from braintumorai.results import write_json_atomic
 
 from . import distributed
 from .calibration_fit import conformal_threshold, fit_temperature
@@ -52,9 +54,13 @@ def _calibrate(model, cached: CachedSet, modalities, coverage: float) -> dict:
     feats, scores = encode(model, cached.channels)
     logits, labels = [], []
     for subset in evaluation_subsets(modalities).values():
-        subset_logits, _ = subset_outputs(model, feats, scores, presence_for(subset, modalities, cached.present))
-        logits.append(subset_logits)
-        labels.append(cached.labels)
+        present = presence_for(subset, modalities, cached.present)
+        rows = present.any(1)
+        if rows.any():
+            keep = torch.from_numpy(rows)
+            subset_logits, _ = subset_outputs(model, feats[keep], scores[keep], present[rows])
+            logits.append(subset_logits)
+            labels.append(cached.labels[rows])
     logits, labels = np.concatenate(logits), np.concatenate(labels)
     temperature = fit_temperature(logits, labels)
     threshold = conformal_threshold(apply_temperature(logits, temperature), labels, coverage=coverage)
@@ -99,7 +105,7 @@ def command_fit(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, device = distributed.setup()
-    if args.device:
+    if args.device and world == 1:  # under torchrun each rank keeps its own GPU
         device = args.device
     torch.manual_seed(config["seed"])
     np.random.seed(config["seed"])
@@ -194,8 +200,8 @@ def command_evaluate(args) -> int:
         rows = [{"model": name, **{k: f"{v:.4f}" for k, v in s.items() if v is not None}}
                 for name, s in evaluation["transfer_learning"].items()]
         markdown += ["### Transfer learning: pretrained vs from scratch\n", markdown_table(rows, list(rows[0])), ""]
-    (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
-    (out / "evaluation.md").write_text("\n".join(markdown))
+    write_json_atomic(evaluation, out / "evaluation.json")
+    atomic_write_text(out / "evaluation.md", "\n".join(markdown))
     print("\n".join(markdown))
     if args.update_card:
         card = {k: v for k, v in card.items() if not k.startswith("_")}  # "_path" is the loader's, not the card's

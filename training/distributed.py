@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 
 import torch
@@ -12,7 +13,8 @@ def setup() -> tuple[int, int, str]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        # Rank 0 may spend a long while building the data caches while the others wait.
+        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(hours=2))
         rank = torch.distributed.get_rank()
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if torch.cuda.is_available():

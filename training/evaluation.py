@@ -77,14 +77,20 @@ def evaluate_subsets(model, feats, scores, cached, modalities, classes, temperat
     results = {}
     for name, subset in evaluation_subsets(modalities).items():
         present = presence_for(subset, modalities, cached.present)
-        logits, _ = subset_outputs(model, feats, scores, present)
+        rows = present.any(1)  # cases that have at least one modality of the subset
+        if not rows.any():
+            continue
+        keep = torch.from_numpy(rows)
+        logits, _ = subset_outputs(model, feats[keep], scores[keep], present[rows])
+        labels = cached.labels[rows]
         probabilities = apply_temperature(logits, temperature)
-        report = classification_report(cached.labels, probabilities, classes, n_bootstrap=n_bootstrap)
+        report = classification_report(labels, probabilities, classes, n_bootstrap=n_bootstrap)
+        report["cases"] = int(rows.sum())
         if threshold is not None:
             sets = conformal_prediction_set(probabilities, threshold)
-            report["conformal_coverage"] = float(sets[np.arange(len(sets)), cached.labels].mean())
+            report["conformal_coverage"] = float(sets[np.arange(len(sets)), labels].mean())
             report["mean_set_size"] = float(sets.sum(1).mean())
-        uncalibrated = classification_report(cached.labels, apply_temperature(logits, 1.0), classes, n_bootstrap=0)
+        uncalibrated = classification_report(labels, apply_temperature(logits, 1.0), classes, n_bootstrap=0)
         report["ece_before_temperature"] = uncalibrated["ece"]
         results[name] = report
     return results

@@ -47,7 +47,7 @@ def pretrain_encoder(model, cached, config: dict, device: str, world: int = 1, r
 
     Trains ``model.encoder`` in place; returns {'steps', 'final_loss', 'seconds'}.
     """
-    torch.manual_seed(seed)
+    torch.manual_seed(seed + rank)  # each rank its own masks and noise
     pretrainer = ReconstructionPretrainer(model.encoder).to(device)
     module = wrap(pretrainer, device, world)
     volumes = SingleModalityVolumes(cached)
@@ -94,8 +94,8 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
     Without: every parameter trains from the start, for the same number of epochs.
     Returns a history dict.
     """
-    torch.manual_seed(seed)
-    dataset = CachedCases(cached, indices, augment=augment, seed=seed)
+    torch.manual_seed(seed + rank)  # each rank its own modality dropout and augmentation
+    dataset = CachedCases(cached, indices, augment=augment, seed=seed + rank)
     labels = cached.labels[np.asarray(indices)]
     sampler = DistributedSampler(dataset, seed=seed) if world > 1 else _balanced_sampler(labels, seed)
     loader = DataLoader(dataset, batch_size=config["batch_size"], sampler=sampler, drop_last=True, num_workers=0)

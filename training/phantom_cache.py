@@ -37,7 +37,7 @@ class CacheSpec:
 
 
 def _one_case(job: tuple) -> tuple:
-    seed, label, spec_dict = job
+    seed, label, spec_dict, modalities = job
     import SimpleITK as sitk
 
     from braintumorai.model_grid import ModelGrid, to_model
@@ -45,9 +45,9 @@ def _one_case(job: tuple) -> tuple:
     from braintumorai.synthetic import generate_case
 
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
-    case = generate_case(label=label, seed=seed, spacing=spec_dict["phantom_spacing_mm"])
-    prepared = model_input(align(Study(dict(case.images))), ModelGrid(tuple(spec_dict["spacing_mm"]),
-                                                                      tuple(spec_dict["grid_size"])))
+    case = generate_case(label=label, seed=seed, modalities=modalities, spacing=spec_dict["phantom_spacing_mm"])
+    prepared = model_input(align(Study(dict(case.images))),
+                           ModelGrid(tuple(spec_dict["spacing_mm"]), tuple(spec_dict["grid_size"])), modalities)
     tumour_image = case.masks["seg"] > 0
     tumour = to_model(sitk.Cast(tumour_image, sitk.sitkFloat32), prepared.grid, sitk.sitkLinear) > 0.5
     return prepared.channels.astype(np.float16), prepared.present, tumour.astype(np.uint8), prepared.brain
@@ -62,7 +62,7 @@ def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], mo
     meta_path = folder / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder
-    jobs = [(spec.first_seed + index * len(classes) + k, label, asdict(spec))
+    jobs = [(spec.first_seed + index * len(classes) + k, label, asdict(spec), tuple(modalities))
             for index in range(spec.cases_per_class) for k, label in enumerate(classes)]
     labels = [list(classes).index(job[1]) for job in jobs]
     _write_cache(folder, _one_case, jobs, labels, len(modalities), spec.grid_size, workers,
@@ -144,12 +144,19 @@ def _one_record(job: tuple) -> tuple:
 
 def build_cache_from_records(folder: os.PathLike, records, classes, modalities, spacing_mm, grid_size,
                              workers: int = 2) -> Path:
-    """Cache dataset records (``braintumorai.datasets``) on the model grid, like :func:`build_cache`."""
+    """Cache dataset records (``braintumorai.datasets``) on the model grid, like :func:`build_cache`.
+
+    Reused only when the same cases, classes, modalities and grid were cached before.
+    """
     folder = Path(folder)
-    if (folder / "meta.json").exists():
+    key = json.loads(json.dumps({"cases": [r.case_id for r in records], "classes": list(classes),
+                                 "modalities": list(modalities), "spacing_mm": list(spacing_mm),
+                                 "grid_size": list(grid_size)}))
+    meta_path = folder / "meta.json"
+    if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder
     jobs = [(r, tuple(spacing_mm), tuple(grid_size), tuple(modalities)) for r in records]
     labels = [list(classes).index(r.label) for r in records]
     _write_cache(folder, _one_record, jobs, labels, len(modalities), grid_size, workers,
-                 {"seeds": [r.case_id for r in records]})
+                 {"key": key, "seeds": [r.case_id for r in records]})
     return folder

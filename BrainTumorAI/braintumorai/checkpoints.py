@@ -35,11 +35,11 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from .errors import ModelError
+from .io import atomic_output
 
 __all__ = [
     "CARD_FORMAT_VERSION", "INTENDED_USE", "REGISTRY_PATH", "REQUIRED_CARD_FIELDS",
@@ -69,17 +69,11 @@ def sha256_of(path: PathLike) -> str:
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it
     over ``path``, so a reader never sees a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_output(path) as temporary:
+        with open(temporary, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _checkpoint_paths(path: PathLike) -> tuple[Path, Path]:

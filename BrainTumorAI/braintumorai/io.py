@@ -6,10 +6,11 @@ Every image that leaves this module is a 3-D, scalar, finite, non-constant
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -123,30 +124,52 @@ def orientation_code(image: sitk.Image) -> str:
     return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
 
 
-def write_image_atomic(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
-    """Write ``image`` to ``path`` through a temporary file in the same folder.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    The temporary name starts with '.' and keeps the extension so SimpleITK picks
-    the same writer; it is removed if writing fails, and ``os.replace`` makes the
-    final name appear complete or not at all.
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; on success it replaces
+    ``path`` in one rename, so a reader never sees half a file; on failure it is removed.
+
+    The temporary name starts with '.' and keeps the extension (SimpleITK picks its
+    writer by extension). The result gets the usual permissions of a new file, and an
+    OS error (read-only folder, disk full, a file where a folder should be) becomes one
+    ``InputError`` naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     extension = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
     stem = path.name[: len(path.name) - len(extension)] if extension else path.name
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{extension}", dir=path.parent)
-    os.close(handle)
+    temporary = None
     try:
-        # Fast deflate level: maps and phantoms compress well at level 1, in a fraction of the time.
-        sitk.WriteImage(image, temporary, compress, 1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{extension}", dir=path.parent)
+        os.close(handle)
+        yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600)
         os.replace(temporary, path)
-    except RuntimeError as error:
-        lines = str(error).strip().splitlines()
+    except OSError as error:
         raise InputError(
-            f"Could not write '{path}' ({lines[-1] if lines else 'unknown error'}); "
-            "check that the folder is writable and has space."
+            f"Could not write '{path}' ({error.strerror or error}); check that the folder is writable and has space."
         ) from None
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
-    return path
+
+
+def write_image_atomic(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
+    """Write ``image`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as temporary:
+        try:
+            # Fast deflate level: maps and phantoms compress well at level 1, in a fraction of the time.
+            sitk.WriteImage(image, str(temporary), compress, 1)
+        except RuntimeError as error:
+            lines = str(error).strip().splitlines()
+            raise InputError(
+                f"Could not write '{path}' ({lines[-1] if lines else 'unknown error'}); "
+                "check that the folder is writable and has space."
+            ) from None
+    return Path(path)

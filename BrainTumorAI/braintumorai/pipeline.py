@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Mapping, Optional, Sequence, Union
 
@@ -29,6 +30,25 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_device(device: str) -> str:
+    """``device`` if this machine has it; else one clear ``InputError``."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"Unknown device '{device}'; use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("CUDA was asked for but no CUDA GPU is usable here; use device='cpu'.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InputError(f"There is no GPU {parsed.index} (this machine has {torch.cuda.device_count()}); "
+                             "use 'cuda:0' or 'cpu'.")
+    elif parsed.type != "cpu":
+        raise InputError(f"Device '{device}' is not supported; use 'cpu', 'cuda' or 'cuda:N'.")
+    return device
+
+
 class Classifier:
     """A loaded classifier and its model card.
 
@@ -40,8 +60,9 @@ class Classifier:
         self.model = model.eval()
         self.card = card
         self.device = device
-        self.classes: tuple[str, ...] = tuple(card["classes"])
-        self.modalities: tuple[str, ...] = tuple(card["modalities"])
+        # Channel order and class order come from the network (the card only describes them).
+        self.classes: tuple[str, ...] = tuple(model.classes)
+        self.modalities: tuple[str, ...] = tuple(model.modalities)
         self.grid = ModelGrid(tuple(card["spacing_mm"]), tuple(card["grid_size"]))
         calibration = card.get("calibration", {})
         self.temperature = float(calibration.get("temperature", 1.0))
@@ -54,12 +75,7 @@ class Classifier:
         (``.pt`` beside its ``.json`` card). ``device`` defaults to CUDA when present."""
         from .checkpoints import load_checkpoint, resolve_model
 
-        device = device or default_device()
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise InputError("CUDA was asked for but no CUDA GPU is usable here; use device='cpu'.")
+        device = check_device(device or default_device())
         network, card = load_checkpoint(resolve_model(model), device=device)
         return cls(network, card, device)
 
@@ -89,6 +105,8 @@ class Classifier:
         report = progress or (lambda stage, fraction: None)
         timings: dict[str, float] = {}
         start = time.perf_counter()
+        if isinstance(study, (str, os.PathLike)):
+            study = [study]
         if not isinstance(study, Study):
             study = Study.from_files(study)
         unused = [m for m in study.modalities if m not in self.modalities]
@@ -97,6 +115,13 @@ class Classifier:
                 f"This model reads {', '.join(self.modalities)}; none of the given volumes "
                 f"({', '.join(unused)}) is among them: choose another model or add a supported modality."
             )
+        if unused:
+            # Volumes the model cannot read are left out before alignment, so they can neither
+            # be the reference nor stop the run; the result's coregistration lists what was used.
+            used = [m for m in study.modalities if m not in unused]
+            study = Study({m: study.images[m] for m in used}, brain_mask=study.brain_mask,
+                          names={m: n for m, n in study.names.items() if m in used},
+                          metadata={m: d for m, d in study.metadata.items() if m in used})
         report("Aligning volumes", 0.05)
         aligned = align(study, reference=reference, register=register)
         report("Preparing the model grid", 0.2)
@@ -131,7 +156,11 @@ class Classifier:
         if saliency is not None:
             report("Computing saliency maps", 0.6)
             tick = time.perf_counter()
-            maps = self._saliency(x, present, prepared, aligned.reference_image, target, saliency)
+            try:
+                maps = self._saliency(x, present, prepared, aligned.reference_image, target, saliency)
+            except torch.cuda.OutOfMemoryError:
+                raise ModelError("The GPU ran out of memory computing the saliency maps; close other GPU "
+                                 "programs, run on the CPU, or classify without saliency.") from None
             timings["saliency_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - start
         report("Done", 1.0)

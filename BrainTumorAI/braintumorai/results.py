@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import SimpleITK as sitk
 
-from .io import write_image_atomic
+from .io import atomic_output, write_image_atomic
 
 
 def write_json_atomic(data: dict, path: os.PathLike) -> Path:
-    """Write ``data`` as indented JSON through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    """Write ``data`` as indented JSON, atomically (temporary file, then rename)."""
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2) + "\n")
+    return Path(path)
 
 
 @dataclass

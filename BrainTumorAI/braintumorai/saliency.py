@@ -14,7 +14,7 @@ puts them back on the reference volume. Values are in ``[0, 1]``, finite.
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -85,6 +85,24 @@ def _unit(a: np.ndarray, scale: Optional[float] = None) -> np.ndarray:
     return np.clip(a / scale, 0.0, 1.0).astype(np.float32) if scale > 0 else np.zeros_like(a, dtype=np.float32)
 
 
+def cells_to_voxels(t: torch.Tensor, spatial: Sequence[int], stride: int) -> torch.Tensor:
+    """Upsample a feature-grid map ``(N, C, d, h, w)`` to the input grid ``(N, C, D, H, W)``.
+
+    Strided convolutions with "same" padding (kernel 3 / padding 1, kernel 7 / padding 3)
+    centre feature cell ``q`` on input voxel ``stride * q``, so the map is interpolated
+    with cell ``q`` placed exactly there (``align_corners=True`` onto ``stride*(d-1)+1``
+    voxels) and the last few voxels are padded with the edge value. Plain
+    ``align_corners=False`` resizing would put cell ``q`` at ``stride*q + (stride-1)/2``:
+    3.5 voxels (10 mm on a 3 mm grid) off on every axis.
+    """
+    size = [stride * (n - 1) + 1 for n in t.shape[2:]]
+    up = F.interpolate(t, size=size, mode="trilinear", align_corners=True)
+    pad = []
+    for target, have in zip(reversed(spatial), reversed(size)):
+        pad += [0, int(target) - have]
+    return F.pad(up, pad, mode="replicate")
+
+
 def gradcam(
     model: nn.Module,
     x,
@@ -135,10 +153,9 @@ def gradcam(
     # MONAI's backward filled parameter gradients; saliency must not leave any behind.
     model.zero_grad(set_to_none=True)
     voxel_weights = wrapper.last_voxel_weights[0]  # (M, d, h, w)
-    spatial = x.shape[2:]
-    up = lambda t: F.interpolate(t, size=spatial, mode="trilinear", align_corners=False)  # noqa: E731
-    cam_full = up(raw.detach()).clamp_min(0)[0, 0]
-    parts = up((voxel_weights[None] * raw.detach()[0]).clamp_min(0))[0]  # (M, D, H, W)
+    spatial, stride = tuple(x.shape[2:]), int(model.encoder.stride)
+    cam_full = cells_to_voxels(raw.detach(), spatial, stride).clamp_min(0)[0, 0]
+    parts = cells_to_voxels((voxel_weights[None] * raw.detach()[0]).clamp_min(0), spatial, stride)[0]  # (M,D,H,W)
     fused = cam_full.cpu().numpy()
     scale = float(np.nan_to_num(fused).max())
     per_modality = {

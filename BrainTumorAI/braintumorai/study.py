@@ -41,6 +41,7 @@ class Study:
     def __post_init__(self) -> None:
         if not self.images:
             raise InputError("No volume was given; assign at least one modality.")
+        self.names = {normalise_modality(k): v for k, v in self.names.items()}
         checked = {}
         for name, image in self.images.items():
             modality = normalise_modality(name)
@@ -48,7 +49,6 @@ class Study:
                 raise InputError(f"{modality} was given twice; keep one volume per modality.")
             checked[modality] = check_image(image, self.names.get(modality, modality))
         self.images = {m: checked[m] for m in MODALITIES if m in checked}
-        self.names = {normalise_modality(k): v for k, v in self.names.items()}
 
     @property
     def modalities(self) -> list[str]:
@@ -68,7 +68,7 @@ class Study:
             paths = assign_modalities([str(p) for p in files])
         images = {m: read_image(p) for m, p in paths.items()}
         metadata = {m: pet_metadata(images[m]) for m in images if m == "PET"}
-        mask = sitk.Cast(sitk.ReadImage(str(brain_mask)), sitk.sitkUInt8) if brain_mask else None
+        mask = sitk.Cast(read_image(brain_mask) > 0.5, sitk.sitkUInt8) if brain_mask else None
         return cls(images=images, brain_mask=mask, names=paths, metadata=metadata)
 
 
@@ -77,14 +77,17 @@ def pet_metadata(image: sitk.Image) -> dict:
     def tag(key: str) -> Optional[str]:
         return image.GetMetaData(key).strip() if image.HasMetaDataKey(key) else None
 
+    def number(key: str) -> Optional[float]:
+        try:
+            return float(tag(key)) if tag(key) else None
+        except ValueError:  # a malformed tag is treated as missing
+            return None
+
     metadata: dict = {}
     if tag("0054|1001"):
         metadata["units"] = tag("0054|1001")
-    if tag("0010|1030"):
-        metadata["patient_weight_kg"] = float(tag("0010|1030"))
-    dose = tag("0018|1074")
-    if dose:
-        metadata["injected_dose_bq"] = float(dose)
+    if number("0010|1030"):
+        metadata["patient_weight_kg"] = number("0010|1030")
     return metadata
 
 
@@ -197,6 +200,9 @@ def model_input(
         if modality not in aligned.images:
             continue
         array = to_model(aligned.images[modality], placed)
-        channels[index], infos[modality] = normalise(modality, array, brain, aligned.metadata.get(modality))
+        try:
+            channels[index], infos[modality] = normalise(modality, array, brain, aligned.metadata.get(modality))
+        except InputError as error:  # say which volume
+            raise InputError(f"{modality} ('{aligned.names.get(modality, modality)}'): {error}") from None
         present[index] = True
     return ModelInput(channels, present, modalities, placed, brain, infos)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Union
 
 from ..errors import InputError
 from ..modalities import MODALITIES, normalise_modality
 from . import _values
+from ..io import atomic_output
 from .records import VisitRecord
 from .writers import SEG_SUFFIX, case_file
 
@@ -61,22 +61,12 @@ def _row(record: VisitRecord) -> list[str]:
 
 def atomic_write_text(path: PathLike, content: str) -> Path:
     """Write text through a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+    with atomic_output(path) as temporary:
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
             stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.remove(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return Path(path)
 
 
 def write_manifest(path: PathLike, records: Iterable[VisitRecord]) -> Path:
