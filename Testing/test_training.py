@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from braintumorai.checkpoints import load_checkpoint
 from braintumorai.pipeline import Classifier
@@ -17,7 +18,7 @@ TINY = {
     "name": "tiny", "version": "0.0.1", "modalities": ["T1", "T1C", "T2", "FLAIR", "CT", "PET"],
     "classes": ["glioblastoma", "no_tumor"],
     "spacing_mm": [6.0, 6.0, 6.0], "grid_size": [28, 32, 28],
-    "data": {"source": "phantoms", "phantom_spacing_mm": 4.0, "train_per_class": 20, "calibration_per_class": 6,
+    "data": {"source": "phantoms", "phantom_spacing_mm": 4.0, "train_per_class": 40, "calibration_per_class": 6,
              "test_per_class": 8, "seeds": {"train": 10, "calibration": 500, "test": 900}},
     "model": {"encoder": "compact", "embed_dim": 32, "modality_dropout": 0.0,
               "encoder_kwargs": {"channels": [8, 16, 24, 32]}},
@@ -33,8 +34,14 @@ def trained(tmp_path_factory):
     config = folder / "config.json"
     config.write_text(json.dumps(TINY))
     out, cache = folder / "run", folder / "cache"
-    assert program.main(["fit", "--config", str(config), "--out", str(out), "--cache", str(cache),
-                         "--device", "cpu"]) == 0
+    # One thread: CPU convolutions then sum in a fixed order, so the run repeats exactly.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert program.main(["fit", "--config", str(config), "--out", str(out), "--cache", str(cache),
+                             "--device", "cpu"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return folder, config, out / "tiny.pt", cache
 
 
@@ -53,12 +60,12 @@ def test_a_few_steps_on_a_handful_of_phantoms_beat_chance(trained):
     _, _, checkpoint, _ = trained
     classifier = Classifier.load(str(checkpoint), device="cpu")
     correct = 0
-    seeds = range(5000, 5012)
+    seeds = range(5000, 5030)
     for index, seed in enumerate(seeds):
         label = ("glioblastoma", "no_tumor")[index % 2]
         case = generate_case(label, seed=seed, spacing=4.0)
         correct += classifier.predict(_study(case), saliency=None).predicted == label
-    assert correct / len(seeds) > 0.5 + 0.15, correct
+    assert correct / len(seeds) >= 0.7, correct
 
 
 def _study(case):
@@ -117,7 +124,7 @@ def test_a_complete_cache_is_reused_not_rebuilt(trained):
     _, _, _, cache = trained
     folder = next(cache.glob("phantoms-train-*"))
     before = (folder / "channels.npy").stat().st_mtime_ns
-    spec = CacheSpec(cases_per_class=20, first_seed=10, spacing_mm=(6.0, 6.0, 6.0), grid_size=(28, 32, 28),
+    spec = CacheSpec(cases_per_class=40, first_seed=10, spacing_mm=(6.0, 6.0, 6.0), grid_size=(28, 32, 28),
                      phantom_spacing_mm=4.0)
     assert build_cache(folder, spec, TINY["classes"], TINY["modalities"], workers=1) == folder
     assert (folder / "channels.npy").stat().st_mtime_ns == before
