@@ -9,14 +9,9 @@ node's grid, and the user's volumes untouched.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-_MODULE_DIR = str(Path(__file__).resolve().parents[1] / "BrainTumorAI")
-if _MODULE_DIR not in sys.path:
-    sys.path.insert(0, _MODULE_DIR)
 
 sitk = pytest.importorskip("SimpleITK")
 slicer = pytest.importorskip("slicer")

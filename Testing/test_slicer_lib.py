@@ -9,11 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Slicer puts the module folder on sys.path; do the same so BrainTumorAILib imports.
-_MODULE_DIR = str(Path(__file__).resolve().parents[1] / "BrainTumorAI")
-if _MODULE_DIR not in sys.path:
-    sys.path.insert(0, _MODULE_DIR)
-
 sitk = pytest.importorskip("SimpleITK")
 slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
