@@ -3,7 +3,6 @@ supervised fine-tuning with a freeze-then-unfreeze schedule (or from scratch).""
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 
 from braintumorai.models.pretraining import ReconstructionPretrainer, freeze_encoder, unfreeze_encoder
+from braintumorai.pipeline import autocast
 
 from .data import CachedCases, SingleModalityVolumes
 from .distributed import unwrap, wrap
@@ -25,12 +25,6 @@ def _progress(iterable, description: str, total: int, quiet: bool):
         return tqdm(iterable, desc=description, total=total, mininterval=10, ncols=90)
     except ImportError:
         return iterable
-
-
-def _autocast(device: str):
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 def _step(loss, optimizer, scaler, schedule) -> None:
@@ -70,7 +64,7 @@ def pretrain_encoder(model, cached, config: dict, device: str, world: int = 1, r
                 sampler.set_epoch(step)
             iterator = iter(loader)
             batch = next(iterator)
-        with _autocast(device):
+        with autocast(device):
             loss = module(batch.to(device)).loss
         _step(loss, optimizer, scaler, schedule)
         losses.append(float(loss.detach()))
@@ -127,7 +121,7 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
         losses, correct, seen = [], 0, 0
         for x, present, y in _progress(loader, f"epoch {epoch + 1}/{epochs}", steps_per_epoch, rank != 0):
             x, present, y = x.to(device), present.to(device), y.to(device)
-            with _autocast(device):
+            with autocast(device):
                 logits = module(x, present).logits
                 loss = loss_fn(logits.float(), y)
             _step(loss, optimizer, scaler, schedule)

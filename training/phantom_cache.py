@@ -36,21 +36,30 @@ class CacheSpec:
     phantom_spacing_mm: float = 2.0
 
 
-def _one_case(job: tuple) -> tuple:
-    seed, label, spec_dict, modalities = job
+def _cached_arrays(study, seg, spacing_mm, grid_size, modalities) -> tuple:
+    """One case through the inference path onto the model grid: (channels float16,
+    present, tumour uint8, brain); ``seg`` is a label map (any geometry) or None."""
     import SimpleITK as sitk
 
     from braintumorai.model_grid import ModelGrid, to_model
-    from braintumorai.study import Study, align, model_input
-    from braintumorai.synthetic import generate_case
+    from braintumorai.study import align, model_input
 
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    prepared = model_input(align(study), ModelGrid(tuple(spacing_mm), tuple(grid_size)), modalities)
+    tumour = np.zeros(prepared.brain.shape, np.uint8)
+    if seg is not None:
+        tumour = (to_model(sitk.Cast(seg > 0, sitk.sitkFloat32), prepared.grid) > 0.5).astype(np.uint8)
+    return prepared.channels.astype(np.float16), prepared.present, tumour, prepared.brain
+
+
+def _one_case(job: tuple) -> tuple:
+    seed, label, spec_dict, modalities = job
+    from braintumorai.study import Study
+    from braintumorai.synthetic import generate_case
+
     case = generate_case(label=label, seed=seed, modalities=modalities, spacing=spec_dict["phantom_spacing_mm"])
-    prepared = model_input(align(Study(dict(case.images))),
-                           ModelGrid(tuple(spec_dict["spacing_mm"]), tuple(spec_dict["grid_size"])), modalities)
-    tumour_image = case.masks["seg"] > 0
-    tumour = to_model(sitk.Cast(tumour_image, sitk.sitkFloat32), prepared.grid, sitk.sitkLinear) > 0.5
-    return prepared.channels.astype(np.float16), prepared.present, tumour.astype(np.uint8), prepared.brain
+    return _cached_arrays(Study(dict(case.images)), case.masks["seg"], spec_dict["spacing_mm"],
+                          spec_dict["grid_size"], modalities)
 
 
 def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], modalities: Sequence[str],
@@ -129,17 +138,11 @@ def _one_record(job: tuple) -> tuple:
     record, spacing_mm, grid_size, modalities = job
     import SimpleITK as sitk
 
-    from braintumorai.model_grid import ModelGrid, to_model
-    from braintumorai.study import Study, align, model_input
+    from braintumorai.study import Study
 
-    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
-    files = {m: p for m, p in record.files.items() if m in modalities}
-    prepared = model_input(align(Study.from_files(files)), ModelGrid(spacing_mm, grid_size), modalities)
-    tumour = np.zeros(prepared.brain.shape, np.uint8)
-    if record.seg_path:
-        seg = sitk.Cast(sitk.ReadImage(str(record.seg_path)) > 0, sitk.sitkFloat32)
-        tumour = (to_model(seg, prepared.grid) > 0.5).astype(np.uint8)
-    return prepared.channels.astype(np.float16), prepared.present, tumour, prepared.brain
+    study = Study.from_files({m: p for m, p in record.files.items() if m in modalities})
+    seg = sitk.ReadImage(str(record.seg_path)) if record.seg_path else None
+    return _cached_arrays(study, seg, spacing_mm, grid_size, modalities)
 
 
 def build_cache_from_records(folder: os.PathLike, records, classes, modalities, spacing_mm, grid_size,

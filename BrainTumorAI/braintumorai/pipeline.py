@@ -133,7 +133,7 @@ class Classifier:
         report("Classifying", 0.4)
         tick = time.perf_counter()
         try:
-            with torch.no_grad(), _autocast(self.device):
+            with torch.no_grad(), autocast(self.device):
                 output = self.model(x, present)
         except torch.cuda.OutOfMemoryError:
             raise ModelError("The GPU ran out of memory; close other GPU programs or run on the CPU.") from None
@@ -201,7 +201,7 @@ class Classifier:
         return maps
 
 
-def _autocast(device: str):
+def autocast(device: str):
     """Mixed precision on CUDA (faster, half the memory); full precision on the CPU."""
     import contextlib
 
