@@ -139,3 +139,20 @@ def test_brain_mask_is_estimated_on_an_oblique_volume_with_skull():
     inside = sitk.GetArrayFromImage(head) > 0
     estimated = sitk.GetArrayFromImage(mask) > 0
     assert (inside & estimated).sum() / (inside | estimated).sum() > 0.95
+
+
+def test_brain_mask_of_a_fine_skull_stripped_volume_fills_holes_and_keeps_its_outline():
+    # 1 mm volume: holes are looked for on a 2 mm copy; the outline must stay the 1 mm one.
+    from braintumorai.brain_mask import estimate_brain_mask
+
+    zz, yy, xx = np.mgrid[:70, :90, :80]
+    brain = ((zz - 35) / 30.0) ** 2 + ((yy - 45) / 40.0) ** 2 + ((xx - 40) / 35.0) ** 2 <= 1
+    necrosis = (zz - 30) ** 2 + (yy - 50) ** 2 + (xx - 30) ** 2 <= 8 ** 2  # exact zeros inside the brain
+    array = np.where(brain & ~necrosis, 100.0 + np.random.default_rng(1).normal(0, 5, brain.shape), 0.0)
+    image = sitk.GetImageFromArray(array.astype(np.float32))
+    image.SetSpacing((1.0, 1.0, 1.0))
+    image.SetDirection(OBLIQUE.flatten().tolist())
+    mask = sitk.GetArrayFromImage(estimate_brain_mask(image)).astype(bool)
+    assert mask[necrosis].mean() > 0.99
+    assert not mask[~brain].any()
+    assert mask[brain].mean() > 0.99

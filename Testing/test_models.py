@@ -77,6 +77,34 @@ def test_absent_modality_voxels_change_nothing(training):
     assert xg.grad[present].abs().sum() > 0
 
 
+def test_single_modality_logits_are_the_answer_for_that_modality_alone():
+    model = tiny_model().eval()
+    x, present = inputs()
+    assert model(x, present).modality_logits is None  # only computed for the training loss
+    _, _, _, used, feats = model.forward_features(x, present)
+    single = model.single_modality_logits(feats, used)
+    assert single.shape == (3, 6, 3)
+    assert torch.all(single[~present] == 0)
+    for b, m in present.nonzero().tolist():
+        alone = torch.zeros(1, 6, dtype=torch.bool)
+        alone[0, m] = True
+        torch.testing.assert_close(single[b, m], model(x[b:b + 1], alone).logits[0], rtol=1e-4, atol=1e-5)
+
+
+def test_training_mode_returns_logits_for_every_used_modality():
+    model = tiny_model(modality_dropout=0.5).train()
+    x, present = inputs()
+    out = model(x, present)
+    assert out.modality_logits.shape == (3, 6, 3)
+    assert torch.all(out.modality_logits[~out.present] == 0)
+    assert torch.all(out.modality_logits[out.present].abs().sum(1) > 0)
+    # the per-modality loss reaches the projection of every used modality
+    out.modality_logits[out.present].logsumexp(1).sum().backward()
+    used = out.present.any(0)
+    assert torch.all(model.project_weight.grad[used].abs().sum((1, 2)) > 0)
+    assert torch.all(model.project_weight.grad[~used] == 0)
+
+
 def test_modality_dropout_keeps_at_least_one_present():
     g = torch.Generator().manual_seed(0)
     present = torch.rand((2000, 6), generator=g) < 0.6

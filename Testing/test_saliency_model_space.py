@@ -39,7 +39,7 @@ def trained():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     present = torch.tensor([True, True, False]).expand(8, -1)
     model.train()
-    for _ in range(25):
+    for _ in range(50):
         x, y = make_batch(8, g)
         loss = F.cross_entropy(model(x, present).logits, y)
         opt.zero_grad()

@@ -23,7 +23,8 @@ TINY = {
     "model": {"encoder": "compact", "embed_dim": 32, "modality_dropout": 0.0,
               "encoder_kwargs": {"channels": [8, 16, 24, 32]}},
     "pretrain": {"steps": 4, "batch_size": 8, "lr": 0.002},
-    "finetune": {"frozen_epochs": 1, "epochs": 12, "batch_size": 8, "lr": 0.005, "encoder_lr": 0.003},
+    "finetune": {"frozen_epochs": 1, "epochs": 12, "batch_size": 8, "lr": 0.005, "encoder_lr": 0.003,
+                 "modality_loss_weight": 0.5},
     "augment": False, "seed": 0, "workers": 1, "conformal_coverage": 0.9,
 }
 

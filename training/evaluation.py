@@ -43,9 +43,7 @@ def encode(model, channels: np.ndarray, batch_size: int = 8, device: str = "cpu"
         b = x.shape[0]
         flat = x.reshape(b * m, 1, *x.shape[2:])
         index = torch.arange(m, device=device).repeat(b)
-        feats = model.project(model.encoder(flat))
-        feats = model.feature_act(feats + model.modality_embedding[index][:, :, None, None, None])
-        scores = model.attention.scores(feats)
+        feats, scores = model.modality_features(flat, index)
         feats_all.append(feats.reshape(b, m, *feats.shape[1:]).cpu())
         scores_all.append(scores.reshape(b, m, *scores.shape[1:]).cpu())
     return torch.cat(feats_all), torch.cat(scores_all)

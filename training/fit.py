@@ -79,13 +79,22 @@ def _balanced_sampler(labels: np.ndarray, seed: int) -> WeightedRandomSampler:
                                  replacement=True, generator=torch.Generator().manual_seed(seed))
 
 
+def _single_modality_loss(loss_fn, output, y):
+    """Cross-entropy of every used modality classified alone, averaged over the
+    (case, modality) pairs: what keeps each modality able to carry the decision."""
+    b_idx, m_idx = output.present.nonzero(as_tuple=True)
+    return loss_fn(output.modality_logits[b_idx, m_idx].float(), y[b_idx])
+
+
 def finetune(model, cached, indices, config: dict, device: str, pretrained: bool, augment: bool,
              world: int = 1, rank: int = 0, seed: int = 0, log=print) -> dict:
     """Supervised training of the whole network.
 
     With ``pretrained``: the encoder is frozen for ``frozen_epochs`` (attention and head
-    learn on the pretrained features), then unfrozen with its own, lower learning rate.
-    Without: every parameter trains from the start, for the same number of epochs.
+    learn on the pretrained features), then unfrozen with its own learning rate
+    (``encoder_lr``). Without: every parameter trains from the start, for the same
+    number of epochs. ``modality_loss_weight`` adds the per-modality cross-entropy
+    (each used modality classified alone) to the fused prediction's.
     Returns a history dict.
     """
     torch.manual_seed(seed + rank)  # each rank its own modality dropout and augmentation
@@ -109,6 +118,7 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
         total_steps=epochs * steps_per_epoch, pct_start=0.15)
     scaler = torch.amp.GradScaler("cuda", enabled=device.startswith("cuda"))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+    modality_loss_weight = float(config.get("modality_loss_weight", 0.0))
     history, start = [], time.time()
     for epoch in range(epochs):
         if epoch < frozen_epochs:
@@ -122,8 +132,11 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
         for x, present, y in _progress(loader, f"epoch {epoch + 1}/{epochs}", steps_per_epoch, rank != 0):
             x, present, y = x.to(device), present.to(device), y.to(device)
             with autocast(device):
-                logits = module(x, present).logits
+                output = module(x, present)
+                logits = output.logits
                 loss = loss_fn(logits.float(), y)
+                if modality_loss_weight > 0:
+                    loss = loss + modality_loss_weight * _single_modality_loss(loss_fn, output, y)
             _step(loss, optimizer, scaler, schedule)
             losses.append(float(loss.detach()))
             correct += int((logits.argmax(1) == y).sum())

@@ -37,11 +37,17 @@ class LogitsOnly(nn.Module):
     occlusion sensitivity runs several occluded copies at once. The last forward's
     :class:`~braintumorai.models.ModalityAttentionOutput` fields are kept in
     ``last_voxel_weights`` / ``last_logits``.
+
+    With ``gradients_from_fused`` the encoders and the attention run without autograd
+    and the fused map enters the head as a leaf that requires grad: Grad-CAM needs the
+    gradient at the fused map only, and the backward pass then stops there instead of
+    running through every encoder down to the input (most of Grad-CAM's cost).
     """
 
-    def __init__(self, model: nn.Module, present: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, present: torch.Tensor, gradients_from_fused: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.gradients_from_fused = gradients_from_fused
         self.register_buffer("present", present.reshape(1, -1).bool(), persistent=False)
         self.fused = nn.Identity()
         self.last_voxel_weights: Optional[torch.Tensor] = None
@@ -51,7 +57,12 @@ class LogitsOnly(nn.Module):
         self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fused, _, voxel_weights, _ = self.model.forward_features(x, self.present.expand(x.shape[0], -1))
+        if self.gradients_from_fused:
+            with torch.no_grad():
+                fused, _, voxel_weights, _, _ = self.model.forward_features(x, self.present.expand(x.shape[0], -1))
+            fused = fused.detach().requires_grad_(True)
+        else:
+            fused, _, voxel_weights, _, _ = self.model.forward_features(x, self.present.expand(x.shape[0], -1))
         logits = self.model.classify(self.fused(fused))
         self.last_voxel_weights, self.last_logits = voxel_weights.detach(), logits.detach()
         return logits
@@ -141,14 +152,12 @@ def gradcam(
     if method not in methods:
         raise ModelError(f"Unknown saliency method {method!r}; use 'gradcam' or 'gradcam++'.")
     x, present, _ = _prepare(model, x, present)
-    wrapper = LogitsOnly(model, present)
+    wrapper = LogitsOnly(model, present, gradients_from_fused=True)
     # Identity post-processing: MONAI's default normaliser flips the map (min -> 1).
     cam = methods[method](nn_module=wrapper, target_layers="fused", postprocessing=lambda a: a)
     if class_index is not None and not 0 <= int(class_index) < len(model.classes):
         raise ModelError(f"class_index {class_index} is out of range for {len(model.classes)} classes.")
     with torch.enable_grad():
-        # An input that requires grad keeps the graph alive even if every weight is frozen.
-        x = x.clone().requires_grad_(True)
         raw = cam.compute_map(x, class_idx=None if class_index is None else int(class_index))  # (1,1,d,h,w)
     # MONAI's backward filled parameter gradients; saliency must not leave any behind.
     model.zero_grad(set_to_none=True)

@@ -2,13 +2,15 @@
 
 Design (DESIGN.md, "Models"):
 
-- **One shared encoder plus a learned modality embedding**, not per-modality stems.
-  The same weights see every modality, so a pretrained 1-channel encoder (MedicalNet
-  or our own reconstruction pretraining) transfers to all six at once, the parameter
-  count does not grow with the number of modalities, and a modality that is rare in
-  training still gets a well-trained encoder. Which modality a map came from enters
-  through an embedding vector added to its projected features before the activation,
-  so the attention and the fused features can treat T1C and CT differently.
+- **One shared encoder, then a projection per modality**, not per-modality encoders.
+  The same encoder weights see every modality, so a pretrained 1-channel encoder
+  (MedicalNet or our own reconstruction pretraining) transfers to all six at once and a
+  modality that is rare in training still gets a well-trained encoder. Each modality
+  then has its own 1x1x1 projection (weights and bias) into the fused feature space.
+  Why: with one shared projection a bright ring on T1C and a bright region on FLAIR
+  land in the same fused channels, the attention-weighted sum cannot keep "enhancing
+  rim" apart from "oedema", and the network ends up leaning on one modality; with a
+  projection per modality each one writes what it shows into channels of its own.
 - **The encoder only runs on present modalities.** Absent channels are never read, so
   changing their voxels cannot change anything (exactly, not approximately), and a
   four-modality study costs four encoder passes, not six.
@@ -19,8 +21,13 @@ Design (DESIGN.md, "Models"):
   and a linear layer to the class logits.
 - **Normalisation**: batch norm by default. It couples the cases of a batch only in
   training; in eval mode every case (and every modality) is computed independently.
-- **Modality dropout** in training (``modality_dropout`` probability per present
-  modality, at least one always kept) so the model learns to work on every subset.
+- **Modality dropout** in training (with probability ``modality_dropout`` a case keeps
+  only a random non-empty subset) so the model learns to work on every subset.
+- **Per-modality logits** in training: the fusion block and head also classify each
+  encoded modality on its own (a one-modality study fuses to exactly that map), so every
+  modality is trained to carry the decision by itself at every step, not only in the
+  rare batches where modality dropout leaves it alone. The training loss adds their
+  cross-entropy (``modality_loss_weight`` in the fine-tuning config).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class ModalityAttentionOutput:
         fused: ``(B, E, d, h, w)`` fused feature map (the ``fusion_output`` activation).
         present: ``(B, M)`` bool, the modalities actually used (after modality dropout
             in training; equal to the input flags in eval mode).
+        modality_logits: in training mode, ``(B, M, K)`` logits of each used modality
+            classified alone (zeros where ``present`` is False); ``None`` in eval mode.
     """
 
     logits: torch.Tensor
@@ -59,6 +68,7 @@ class ModalityAttentionOutput:
     voxel_weights: torch.Tensor
     fused: torch.Tensor
     present: torch.Tensor
+    modality_logits: Optional[torch.Tensor] = None
 
 
 def _jsonable(value: Any) -> Any:
@@ -81,7 +91,9 @@ class ModalityAttentionNet(nn.Module):
         encoder_kwargs: extra constructor arguments of the encoder.
         embed_dim: channels ``E`` of the projected per-modality maps and of the fused map.
         attention_hidden: width of the attention scorers.
-        modality_dropout: probability of dropping each present modality in training.
+        modality_dropout: probability that a training case is reduced to a random
+            non-empty subset of its modalities (see
+            :func:`~braintumorai.models.attention.drop_modalities`).
         dropout: dropout before the linear classifier.
         pooling: ``"avgmax"`` (default: mean and max of the fused map, concatenated; the
             max keeps small focal lesions from being averaged away, and in tests it gave
@@ -129,9 +141,15 @@ class ModalityAttentionNet(nn.Module):
         self.encoder_frozen = False
 
         self.encoder = build_encoder(encoder, **encoder_kwargs)
-        self.project = nn.Conv3d(self.encoder.out_channels, embed_dim, 1)
-        self.modality_embedding = nn.Parameter(torch.zeros(len(self.modalities), embed_dim))
-        nn.init.normal_(self.modality_embedding, std=0.1)
+        # One 1x1x1 projection per modality, stored as (M, E, C) weights and (M, E) biases
+        # so the present (case, modality) pairs of a batch are projected in one einsum.
+        # Initialised like nn.Conv3d(C, E, 1), the bias spread wider so the modalities
+        # start apart.
+        channels = self.encoder.out_channels
+        self.project_weight = nn.Parameter(torch.empty(len(self.modalities), embed_dim, channels))
+        nn.init.uniform_(self.project_weight, -channels ** -0.5, channels ** -0.5)
+        self.project_bias = nn.Parameter(torch.empty(len(self.modalities), embed_dim))
+        nn.init.normal_(self.project_bias, std=0.1)
         self.feature_act = nn.LeakyReLU(0.01)
         self.attention = ModalityAttention(embed_dim, attention_hidden)
         self.fusion_block = ConvNormAct(embed_dim, embed_dim, 3)
@@ -172,23 +190,30 @@ class ModalityAttentionNet(nn.Module):
             raise ModelError("A case has no modality marked present; give at least one modality per case.")
         return present
 
+    def modality_features(self, volumes: torch.Tensor, modality_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode single-modality volumes ``(N, 1, D, H, W)``, the ``n``-th being modality
+        ``modality_index[n]``: projected features ``(N, E, d, h, w)`` and their attention
+        scores ``(N, d, h, w)``. Each depends on its own volume only."""
+        feats = self.encoder(volumes)
+        feats = torch.einsum("ncdhw,nec->nedhw", feats, self.project_weight[modality_index].to(feats.dtype))
+        feats = self.feature_act(feats + self.project_bias[modality_index][:, :, None, None, None].to(feats.dtype))
+        return feats, self.attention.scores(feats)
+
     def forward_features(
         self, x: torch.Tensor, present: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Everything up to the fused map (before ``fusion_output``).
 
         Returns ``(fused (B, E, d, h, w), modality_weights (B, M),
-        voxel_weights (B, M, d, h, w), present (B, M))``.
+        voxel_weights (B, M, d, h, w), present (B, M), modality_feats (B, M, E, d, h, w))``,
+        the last being each modality's projected features (zeros where absent).
         """
         present = self._check_inputs(x, present)
         if self.training and self.modality_dropout > 0:
             present = drop_modalities(present, self.modality_dropout)
         b_idx, m_idx = present.nonzero(as_tuple=True)
         # Only present (case, modality) pairs are encoded: absent voxels are never read.
-        feats = self.project(self.encoder(x[b_idx, m_idx].unsqueeze(1)))
-        feats = self.feature_act(feats + self.modality_embedding[m_idx][:, :, None, None, None])
-        scores = self.attention.scores(feats)
-
+        feats, scores = self.modality_features(x[b_idx, m_idx].unsqueeze(1), m_idx)
         b, m = present.shape
         grid = feats.shape[2:]
         all_feats = feats.new_zeros((b, m, feats.shape[1], *grid))
@@ -196,7 +221,7 @@ class ModalityAttentionNet(nn.Module):
         all_scores = scores.new_zeros((b, m, *grid))
         all_scores[b_idx, m_idx] = scores
         fused, modality_weights, voxel_weights = self.attention(all_feats, present, scores=all_scores)
-        return self.fusion_block(fused), modality_weights, voxel_weights, present
+        return self.fusion_block(fused), modality_weights, voxel_weights, present, all_feats
 
     def classify(self, fused: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K)`` from the fused map ``(B, E, d, h, w)``."""
@@ -206,9 +231,21 @@ class ModalityAttentionNet(nn.Module):
         return self.classifier(self.dropout(pooled))
 
     def forward(self, x: torch.Tensor, present: torch.Tensor) -> ModalityAttentionOutput:
-        fused, modality_weights, voxel_weights, present = self.forward_features(x, present)
+        fused, modality_weights, voxel_weights, present, modality_feats = self.forward_features(x, present)
         fused = self.fusion_output(fused)
+        modality_logits = self.single_modality_logits(modality_feats, present) if self.training else None
         return ModalityAttentionOutput(
             logits=self.classify(fused), modality_weights=modality_weights, voxel_weights=voxel_weights,
-            fused=fused, present=present,
+            fused=fused, present=present, modality_logits=modality_logits,
         )
+
+    def single_modality_logits(self, all_feats: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, M, K)`` of each present modality classified alone, from the
+        per-modality features ``(B, M, E, d, h, w)`` (zeros where absent). With one
+        modality present the attention gives it weight 1 everywhere, so its fused map is
+        its own feature map: this is the network's answer for that modality alone."""
+        b_idx, m_idx = present.nonzero(as_tuple=True)
+        logits = self.classify(self.fusion_block(all_feats[b_idx, m_idx]))
+        out = logits.new_zeros((*present.shape, logits.shape[1]))
+        out[b_idx, m_idx] = logits
+        return out
