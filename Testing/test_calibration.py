@@ -121,3 +121,15 @@ def test_bad_inputs_raise_input_errors():
         conformal_threshold(np.full((3, 2), 0.5), [0, 1, 0], coverage=1.0)
     with pytest.raises(InputError):
         conformal_prediction_set([[2.0, -1.0]], 0.5)  # logits, not probabilities
+
+
+def test_calibration_for_takes_the_subset_entry_else_the_pooled_values():
+    from braintumorai.calibration import calibration_for, subset_key
+
+    card = {"temperature": 1.3, "conformal_threshold": 0.8,
+            "per_subset": {"T1C+FLAIR": {"temperature": 0.9, "conformal_threshold": 0.6}}}
+    assert subset_key(["T1C", "FLAIR"]) == "T1C+FLAIR"
+    assert calibration_for(card, ["T1C", "FLAIR"]) == (0.9, 0.6)
+    assert calibration_for(card, ["FLAIR"]) == (1.3, 0.8)
+    assert calibration_for({"temperature": 2.0}, ["T1"]) == (2.0, None)
+    assert calibration_for({}, ["T1"]) == (1.0, None)

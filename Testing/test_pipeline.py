@@ -60,13 +60,25 @@ def test_result_contract(classifier):
 def test_temperature_from_the_card_is_applied(classifier):
     study = _study()
     calibrated = classifier.predict(study, saliency=None)
-    classifier.temperature = 1.0
+    classifier.calibration["temperature"] = 1.0
     try:
         raw = classifier.predict(study, saliency=None)
     finally:
-        classifier.temperature = 1.5
+        classifier.calibration["temperature"] = 1.5
     # Softer with T = 1.5: the top probability moves towards uniform.
     assert max(calibrated.probabilities) <= max(raw.probabilities) + 1e-9
+
+
+def test_the_calibration_fitted_for_the_present_subset_is_used(classifier):
+    study = _study()  # T1C and T2
+    classifier.calibration["per_subset"] = {"T1C+T2": {"temperature": 1000.0, "conformal_threshold": 1.0},
+                                            "T1C": {"temperature": 0.01, "conformal_threshold": 0.0}}
+    try:
+        result = classifier.predict(study, saliency=None)
+    finally:
+        del classifier.calibration["per_subset"]
+    np.testing.assert_allclose(result.probabilities, 1 / len(CLASSES), atol=1e-3)
+    assert result.prediction_set == list(CLASSES)
 
 
 def test_saliency_is_placed_in_physical_space_for_oblique_inputs(classifier):

@@ -54,6 +54,8 @@ def test_fit_writes_a_checkpoint_whose_card_records_the_schedule(trained):
     assert [e["encoder_frozen"] for e in epochs] == [True] + [False] * 11
     assert card["training"]["pretraining"]["steps"] == 4
     assert card["calibration"]["temperature"] > 0 and 0 < card["calibration"]["conformal_threshold"] <= 1
+    # 12 calibration cases are too few for any subset's own numbers (see the calibrate test): the pooled pair serves
+    assert card["calibration"]["per_subset"] == {}
     assert "Not for clinical use" in card["intended_use"]
 
 
@@ -88,6 +90,21 @@ def test_evaluate_writes_the_subset_table(trained, capsys):
     assert {"pointing_game", "deletion_auc"} <= set(evaluation["saliency"]["maps"]["gradcam"])
     assert set(evaluation["saliency"]["maps"]) == {"gradcam", "random", "uniform"}
     assert "| modalities |" in (out / "evaluation.md").read_text()
+
+
+def test_calibrate_fits_every_modality_subset_and_rewrites_the_card(trained, monkeypatch):
+    folder, config, checkpoint, cache = trained
+    monkeypatch.setattr(program, "MIN_CASES_PER_SUBSET", 10)
+    before, _ = load_checkpoint(checkpoint)
+    assert program.main(["calibrate", "--checkpoint", str(checkpoint), "--config", str(config), "--cache", str(cache),
+                         "--coverage", "0.8"]) == 0
+    after, card = load_checkpoint(checkpoint)
+    calibration = card["calibration"]
+    assert calibration["coverage"] == 0.8 and len(calibration["per_subset"]) == 63
+    assert set(calibration["per_subset"]["T1C+FLAIR"]) == {"temperature", "conformal_threshold", "cases"}
+    assert all(e["temperature"] > 0 and 0 <= e["conformal_threshold"] <= 1 for e in calibration["per_subset"].values())
+    for a, b in zip(before.state_dict().values(), after.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_patient_split_keeps_each_patient_in_one_split():

@@ -9,7 +9,8 @@ reconstruction on unlabelled volumes, fine-tune freeze-then-unfreeze, fit the
 temperature and the conformal threshold on a held-out calibration split, and write
 the checkpoint with its model card. ``fit --from-scratch`` trains the same network
 without pretraining and with the same supervised budget: the baseline of the card's
-transfer-learning gain (``evaluate --baseline``).
+transfer-learning gain (``evaluate --baseline``). ``calibrate`` refits the temperatures
+and conformal thresholds of a checkpoint (per modality subset) and rewrites its card.
 Runs on the CPU, on CUDA with mixed precision, and under ``torchrun`` on several GPUs.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from braintumorai.calibration import apply_temperature
+from braintumorai.calibration import apply_temperature, subset_key
 from braintumorai.checkpoints import load_checkpoint, save_checkpoint
 from braintumorai.datasets.manifest import atomic_write_text
 from braintumorai.models import ModalityAttentionNet
@@ -33,7 +34,8 @@ from braintumorai.results import write_json_atomic
 
 from . import distributed
 from .calibration_fit import conformal_threshold, fit_temperature
-from .evaluation import encode, evaluate_subsets, evaluation_subsets, modality_weight_agreement, presence_for, subset_outputs
+from .evaluation import (all_subsets, encode, evaluate_subsets, evaluation_subsets, modality_weight_agreement,
+                         presence_for, subset_outputs)
 from .fit import finetune, pretrain_encoder
 from .metrics import markdown_table
 from .phantom_cache import CachedSet
@@ -48,24 +50,45 @@ def load_config(path: str) -> dict:
     return config
 
 
+# Fewest calibration cases a modality subset needs for a temperature and threshold of its own.
+MIN_CASES_PER_SUBSET = 30
+
+
 def _calibrate(model, cached: CachedSet, modalities, coverage: float) -> dict:
-    """Temperature and conformal threshold on the calibration split, pooled over every
-    evaluated modality subset so one temperature serves whatever the user loads."""
+    """Temperature and conformal threshold on the calibration split: one pair for every
+    non-empty modality subset (the split reduced to that subset), and one pooled over
+    the evaluated subsets for studies whose subset the table lacks."""
     feats, scores = encode(model, cached.channels)
-    logits, labels = [], []
-    for subset in evaluation_subsets(modalities).values():
+
+    def fit(logits, labels) -> dict:
+        temperature = fit_temperature(logits, labels)
+        threshold = conformal_threshold(apply_temperature(logits, temperature), labels, coverage=coverage)
+        return {"temperature": float(temperature), "conformal_threshold": float(threshold), "cases": int(len(labels))}
+
+    per_subset, pooled_logits, pooled_labels = {}, [], []
+    evaluated = set(evaluation_subsets(modalities).values())
+    for subset in all_subsets(modalities):
         present = presence_for(subset, modalities, cached.present)
-        rows = present.any(1)
-        if rows.any():
+        if subset in evaluated:  # as evaluated: every case with at least one of the subset
+            rows = present.any(1)
+            if rows.any():
+                logits, _ = subset_outputs(model, feats[torch.from_numpy(rows)], scores[torch.from_numpy(rows)],
+                                           present[rows])
+                pooled_logits.append(logits)
+                pooled_labels.append(cached.labels[rows])
+        # A subset's own numbers come from the cases that have all of it, and only from
+        # enough of them; a study with another subset gets the pooled numbers.
+        wanted = presence_for(subset, modalities, np.ones_like(cached.present))[0]
+        rows = np.all(present == wanted, axis=1)
+        if rows.sum() >= MIN_CASES_PER_SUBSET:
             keep = torch.from_numpy(rows)
-            subset_logits, _ = subset_outputs(model, feats[keep], scores[keep], present[rows])
-            logits.append(subset_logits)
-            labels.append(cached.labels[rows])
-    logits, labels = np.concatenate(logits), np.concatenate(labels)
-    temperature = fit_temperature(logits, labels)
-    threshold = conformal_threshold(apply_temperature(logits, temperature), labels, coverage=coverage)
-    return {"temperature": float(temperature), "conformal_threshold": float(threshold), "coverage": coverage,
-            "fitted_on": f"{len(cached)} calibration phantoms x {len(evaluation_subsets(modalities))} modality subsets"}
+            logits, _ = subset_outputs(model, feats[keep], scores[keep], present[rows])
+            per_subset[subset_key(subset)] = fit(logits, cached.labels[rows])
+    pooled = fit(np.concatenate(pooled_logits), np.concatenate(pooled_labels))
+    return {"temperature": pooled["temperature"], "conformal_threshold": pooled["conformal_threshold"],
+            "coverage": coverage, "per_subset": per_subset,
+            "fitted_on": f"{len(cached)} calibration phantoms, reduced to each of {len(per_subset)} modality "
+                         f"subsets; the pooled values over the {len(evaluated)} evaluated subsets"}
 
 
 def _summary(results: dict) -> dict:
@@ -161,6 +184,24 @@ def command_fit(args) -> int:
     return 0
 
 
+def command_calibrate(args) -> int:
+    """Refit the temperatures and conformal thresholds of a checkpoint on the config's
+    calibration split, and store them in its card (the weights are not touched)."""
+    config = load_config(args.config)
+    model, card = load_checkpoint(args.checkpoint, device="cpu")
+    caches, classes, _ = prepare_caches(config, Path(args.cache), log=print, splits=("calibration",))
+    if list(classes) != list(card["classes"]):
+        print(f"The checkpoint's classes {card['classes']} differ from the data's {list(classes)}.", file=sys.stderr)
+        return 2
+    coverage = args.coverage if args.coverage is not None else config["conformal_coverage"]
+    card = {k: v for k, v in card.items() if not k.startswith("_")}
+    card["calibration"] = _calibrate(model, CachedSet.open(caches["calibration"]), tuple(card["modalities"]), coverage)
+    save_checkpoint(model, args.checkpoint, card)
+    print(f"calibration: pooled temperature {card['calibration']['temperature']:.3f}, "
+          f"{len(card['calibration']['per_subset'])} modality subsets; card updated: {args.checkpoint}")
+    return 0
+
+
 def command_evaluate(args) -> int:
     from .saliency_evaluation import evaluate_saliency
 
@@ -175,26 +216,25 @@ def command_evaluate(args) -> int:
     test = CachedSet.open(caches["test"])
     modalities = tuple(card["modalities"])
     calibration = card.get("calibration", {})
-    temperature, threshold = calibration.get("temperature", 1.0), calibration.get("conformal_threshold")
     start = time.time()
     feats, scores = encode(model, test.channels)
-    results = evaluate_subsets(model, feats, scores, test, modalities, classes, temperature, threshold,
+    results = evaluate_subsets(model, feats, scores, test, modalities, classes, calibration,
                                n_bootstrap=args.bootstrap)
-    agreement = modality_weight_agreement(model, feats, scores, test, modalities, temperature)
+    agreement = modality_weight_agreement(model, feats, scores, test, modalities, calibration)
     print(f"classification evaluated in {time.time() - start:.0f} s")
     evaluation = {"test_cases": len(test), "test_seeds": f"{min(test.seeds)}..{max(test.seeds)}",
                   "subsets": results, "summary": _summary(results), "modality_weight_agreement": agreement}
     markdown = [f"## {card['name']} {card['version']} on {len(test)} fresh phantoms\n", subset_table(results), ""]
     if args.saliency_cases:
-        saliency = evaluate_saliency(model, test, temperature, cases=args.saliency_cases, seed=0)
+        saliency = evaluate_saliency(model, test, calibration.get("temperature", 1.0), cases=args.saliency_cases,
+                                     seed=0)
         evaluation["saliency"] = saliency
         markdown += ["### Saliency (fused map, predicted class)\n", saliency["table"], ""]
     if args.baseline:
         baseline, baseline_card = load_checkpoint(args.baseline, device="cpu")
         b_feats, b_scores = encode(baseline, test.channels)
         b_results = evaluate_subsets(baseline, b_feats, b_scores, test, modalities, classes,
-                                     baseline_card["calibration"]["temperature"],
-                                     baseline_card["calibration"]["conformal_threshold"], n_bootstrap=0)
+                                     baseline_card.get("calibration", {}), n_bootstrap=0)
         evaluation["transfer_learning"] = {"pretrained_then_finetuned": _summary(results),
                                            "from_scratch_same_budget": _summary(b_results)}
         rows = [{"model": name, **{k: f"{v:.4f}" for k, v in s.items() if v is not None}}
@@ -225,6 +265,12 @@ def main(argv=None) -> int:
                      help="the baseline: no pretraining, same supervised budget; writes NAME-scratch.pt")
     fit.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     fit.set_defaults(run=command_fit)
+    calibrate = sub.add_parser("calibrate", help="refit a checkpoint's calibration on the calibration split")
+    calibrate.add_argument("--checkpoint", required=True)
+    calibrate.add_argument("--config", required=True)
+    calibrate.add_argument("--cache", default="cache")
+    calibrate.add_argument("--coverage", type=float, help="nominal conformal coverage (default: the config's)")
+    calibrate.set_defaults(run=command_calibrate)
     evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on the test split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--config", required=True)

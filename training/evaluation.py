@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import torch
 
-from braintumorai.calibration import apply_temperature, conformal_prediction_set
+from braintumorai.calibration import apply_temperature, calibration_for, conformal_prediction_set
 
 from .metrics import classification_report
 
@@ -25,6 +25,28 @@ def evaluation_subsets(modalities) -> dict[str, tuple[str, ...]]:
     subsets["CT only"] = ("CT",)
     subsets["PET only"] = ("PET",)
     return {name: combo for name, combo in subsets.items() if set(combo) <= set(modalities)}
+
+
+def all_subsets(modalities) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``modalities``, each in the model's channel order."""
+    return [combo for size in range(1, len(modalities) + 1) for combo in itertools.combinations(modalities, size)]
+
+
+def calibrated(logits: np.ndarray, present: np.ndarray, modalities, calibration: dict):
+    """Probabilities (N, K) and conformal sets (N, K) bool (``None`` without a threshold),
+    each case calibrated with the card's numbers for its own modality subset."""
+    probabilities = np.empty(logits.shape, np.float64)
+    sets = np.zeros(logits.shape, bool)
+    has_threshold = True
+    for flags in np.unique(present, axis=0):
+        rows = np.all(present == flags, axis=1)
+        temperature, threshold = calibration_for(calibration, [m for m, p in zip(modalities, flags) if p])
+        probabilities[rows] = apply_temperature(logits[rows], temperature)
+        if threshold is None:
+            has_threshold = False
+        else:
+            sets[rows] = conformal_prediction_set(probabilities[rows], threshold)
+    return probabilities, sets if has_threshold else None
 
 
 @torch.no_grad()
@@ -68,10 +90,10 @@ def presence_for(subset, modalities, base_present: np.ndarray) -> np.ndarray:
     return base_present & keep[None, :]
 
 
-def evaluate_subsets(model, feats, scores, cached, modalities, classes, temperature, threshold,
+def evaluate_subsets(model, feats, scores, cached, modalities, classes, calibration: dict,
                      n_bootstrap: int = 1000) -> dict:
-    """Classification report per modality subset, with calibrated probabilities and
-    conformal coverage."""
+    """Classification report per modality subset, with probabilities calibrated by the
+    card's ``calibration`` entry (per subset where it has one) and conformal coverage."""
     results = {}
     for name, subset in evaluation_subsets(modalities).items():
         present = presence_for(subset, modalities, cached.present)
@@ -81,11 +103,10 @@ def evaluate_subsets(model, feats, scores, cached, modalities, classes, temperat
         keep = torch.from_numpy(rows)
         logits, _ = subset_outputs(model, feats[keep], scores[keep], present[rows])
         labels = cached.labels[rows]
-        probabilities = apply_temperature(logits, temperature)
+        probabilities, sets = calibrated(logits, present[rows], modalities, calibration)
         report = classification_report(labels, probabilities, classes, n_bootstrap=n_bootstrap)
         report["cases"] = int(rows.sum())
-        if threshold is not None:
-            sets = conformal_prediction_set(probabilities, threshold)
+        if sets is not None:
             report["conformal_coverage"] = float(sets[np.arange(len(sets)), labels].mean())
             report["mean_set_size"] = float(sets.sum(1).mean())
         uncalibrated = classification_report(labels, apply_temperature(logits, 1.0), classes, n_bootstrap=0)
@@ -94,13 +115,13 @@ def evaluate_subsets(model, feats, scores, cached, modalities, classes, temperat
     return results
 
 
-def modality_weight_agreement(model, feats, scores, cached, modalities, temperature) -> dict:
+def modality_weight_agreement(model, feats, scores, cached, modalities, calibration: dict) -> dict:
     """Spearman correlation, per case, between the modality weights and modality-drop
     importance (drop in the predicted class's probability when one modality is removed)."""
     from scipy.stats import spearmanr
 
     full_logits, weights = subset_outputs(model, feats, scores, cached.present)
-    full = apply_temperature(full_logits, temperature)
+    full, _ = calibrated(full_logits, cached.present, modalities, calibration)
     predicted = full.argmax(1)
     drops = np.zeros_like(weights)
     for index in range(len(modalities)):
@@ -109,7 +130,7 @@ def modality_weight_agreement(model, feats, scores, cached, modalities, temperat
         usable = present.any(1)
         present[~usable] = cached.present[~usable]
         logits, _ = subset_outputs(model, feats, scores, present)
-        probabilities = apply_temperature(logits, temperature)
+        probabilities, _ = calibrated(logits, present, modalities, calibration)
         drops[:, index] = full[np.arange(len(full)), predicted] - probabilities[np.arange(len(full)), predicted]
     rhos = []
     for w, d, p in zip(weights, drops, cached.present):

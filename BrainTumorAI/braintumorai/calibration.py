@@ -11,9 +11,15 @@ in the model card; here they are only applied. Plain numpy, no torch.
   ``training.calibration_fit.conformal_threshold`` the set holds the true class with
   probability at least the nominal coverage on data exchangeable with the calibration
   split.
+- Both are fitted per modality subset (a study with T1C and FLAIR only is calibrated
+  with the numbers fitted on the calibration split reduced to T1C and FLAIR), because a
+  one-modality answer is less certain than a six-modality one and a single temperature
+  would over-soften one and under-soften the other. :func:`calibration_for` picks them.
 """
 
 from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -38,6 +44,26 @@ def _as_probabilities(probabilities, name: str = "probabilities") -> np.ndarray:
     if np.any(array < -1e-6) or np.any(array > 1 + 1e-6):
         raise InputError(f"{name} must lie in [0, 1]; pass softmax outputs, not logits.")
     return np.clip(array, 0.0, 1.0)
+
+
+def subset_key(modalities: Sequence[str]) -> str:
+    """Name of a modality subset in a model card's calibration table: the modality
+    names in the model's channel order, joined by ``+`` (e.g. ``"T1C+FLAIR"``)."""
+    return "+".join(modalities)
+
+
+def calibration_for(calibration: Mapping, present: Sequence[str]) -> tuple[float, Optional[float]]:
+    """``(temperature, conformal threshold)`` for a study with the ``present`` modalities
+    (in the model's channel order), from a model card's ``calibration`` entry.
+
+    The card's ``per_subset`` table maps :func:`subset_key` names to
+    ``{"temperature", "conformal_threshold"}``; a subset it does not list (or a card
+    without the table) gets the values pooled over all subsets. The threshold is
+    ``None`` when the card has none (no prediction sets then).
+    """
+    entry = (calibration.get("per_subset") or {}).get(subset_key(present)) or calibration
+    threshold = entry.get("conformal_threshold")
+    return float(entry.get("temperature", 1.0)), None if threshold is None else float(threshold)
 
 
 def apply_temperature(logits, temperature: float = 1.0) -> np.ndarray:

@@ -64,10 +64,10 @@ class Classifier:
         self.classes: tuple[str, ...] = tuple(model.classes)
         self.modalities: tuple[str, ...] = tuple(model.modalities)
         self.grid = ModelGrid(tuple(card["spacing_mm"]), tuple(card["grid_size"]))
-        calibration = card.get("calibration", {})
-        self.temperature = float(calibration.get("temperature", 1.0))
-        self.conformal_threshold = calibration.get("conformal_threshold")
-        self.coverage = calibration.get("coverage")
+        # Temperature and conformal threshold, pooled and per modality subset (see
+        # braintumorai.calibration.calibration_for).
+        self.calibration: dict = dict(card.get("calibration", {}))
+        self.coverage = self.calibration.get("coverage")
 
     @classmethod
     def load(cls, model: Optional[str] = None, device: Optional[str] = None) -> "Classifier":
@@ -143,12 +143,14 @@ class Classifier:
         weights = output.modality_weights.float()[0].cpu().numpy()
         timings["inference_s"] = time.perf_counter() - tick
 
-        from .calibration import apply_temperature, conformal_prediction_set, normalised_entropy
+        from .calibration import apply_temperature, calibration_for, conformal_prediction_set, normalised_entropy
 
-        probabilities = apply_temperature(logits, self.temperature)
+        used = [m for m, p in zip(self.modalities, prepared.present) if p]
+        temperature, threshold = calibration_for(self.calibration, used)
+        probabilities = apply_temperature(logits, temperature)
         predicted = int(np.argmax(probabilities))
-        if self.conformal_threshold is not None:
-            in_set = conformal_prediction_set(probabilities, float(self.conformal_threshold))
+        if threshold is not None:
+            in_set = conformal_prediction_set(probabilities, threshold)
             prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
         else:
             prediction_set = [self.classes[predicted]]
