@@ -88,7 +88,7 @@ def test_evaluate_writes_the_subset_table(trained, capsys):
     for report in subsets.values():
         assert 0 <= report["accuracy"] <= 1 and "conformal_coverage" in report
     assert {"pointing_game", "deletion_auc"} <= set(evaluation["saliency"]["maps"]["gradcam"])
-    assert set(evaluation["saliency"]["maps"]) == {"gradcam", "random", "uniform"}
+    assert set(evaluation["saliency"]["maps"]) == {"gradcam", "gradcam++", "random", "uniform"}
     assert "| modalities |" in (out / "evaluation.md").read_text()
 
 

@@ -227,7 +227,7 @@ def command_evaluate(args) -> int:
     markdown = [f"## {card['name']} {card['version']} on {len(test)} fresh phantoms\n", subset_table(results), ""]
     if args.saliency_cases:
         saliency = evaluate_saliency(model, test, calibration.get("temperature", 1.0), cases=args.saliency_cases,
-                                     seed=0)
+                                     seed=0, methods=tuple(args.saliency_methods))
         evaluation["saliency"] = saliency
         markdown += ["### Saliency (fused map, predicted class)\n", saliency["table"], ""]
     if args.baseline:
@@ -279,6 +279,8 @@ def main(argv=None) -> int:
     evaluate.add_argument("--baseline", help="a from-scratch checkpoint to compare with")
     evaluate.add_argument("--bootstrap", type=int, default=1000)
     evaluate.add_argument("--saliency-cases", type=int, default=60)
+    evaluate.add_argument("--saliency-methods", nargs="+", default=["gradcam", "gradcam++"],
+                          choices=["gradcam", "gradcam++"], help="maps to evaluate (default: both)")
     evaluate.add_argument("--update-card", action="store_true", help="store the figures in the model card")
     evaluate.set_defaults(run=command_evaluate)
     args = parser.parse_args(argv)
