@@ -177,7 +177,7 @@ class BrainTumorAIParameterNode:
     referenceModality: Annotated[str, Choice(REFERENCE_CHOICES)] = "Auto"
     useCPU: bool = False
     modelPath: str = ""
-    saliencyMethod: Annotated[str, Choice(list(SALIENCY_METHODS))] = "Grad-CAM++"
+    saliencyMethod: Annotated[str, Choice(list(SALIENCY_METHODS))] = "Grad-CAM"
     saliencyVolume: vtkMRMLScalarVolumeNode
     probabilityTable: vtkMRMLTableNode
     survivalChart: vtkMRMLPlotChartNode

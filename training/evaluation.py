@@ -80,7 +80,7 @@ def subset_outputs(model, feats, scores, present: np.ndarray, batch_size: int = 
         f = feats[start:start + batch_size] * p[:, :, None, None, None, None]
         s = scores[start:start + batch_size].masked_fill(~p[:, :, None, None, None], 0.0)
         fused, modality_weights, _ = model.attention(f, p, scores=s)
-        logits.append(model.classify(model.fusion_block(fused)))
+        logits.append(model.classify(fused))
         weights.append(modality_weights)
     return torch.cat(logits).numpy(), torch.cat(weights).numpy()
 

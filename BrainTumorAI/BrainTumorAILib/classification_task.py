@@ -74,7 +74,7 @@ def run_classification(
     collected: CollectedInputs,
     model: Optional[str] = None,
     device: Optional[str] = None,
-    saliency: Optional[str] = "gradcam++",
+    saliency: Optional[str] = "gradcam",
     target_class: Optional[str] = None,
     register: bool = False,
 ):

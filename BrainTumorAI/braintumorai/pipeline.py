@@ -82,7 +82,7 @@ class Classifier:
     def predict(
         self,
         study: Union[Study, Mapping[str, str], Sequence[str]],
-        saliency: Optional[str] = "gradcam++",
+        saliency: Optional[str] = "gradcam",
         target_class: Optional[str] = None,
         reference: Optional[str] = None,
         register: bool = False,
