@@ -229,7 +229,7 @@ def command_evaluate(args) -> int:
         saliency = evaluate_saliency(model, test, calibration.get("temperature", 1.0), cases=args.saliency_cases,
                                      seed=0, methods=tuple(args.saliency_methods))
         evaluation["saliency"] = saliency
-        markdown += ["### Saliency (fused map, predicted class)\n", saliency["table"], ""]
+        markdown += ["### Saliency (attention-fused map, predicted class)\n", saliency["table"], ""]
     if args.baseline:
         baseline, baseline_card = load_checkpoint(args.baseline, device="cpu")
         b_feats, b_scores = encode(baseline, test.channels)

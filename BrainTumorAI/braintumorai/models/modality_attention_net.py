@@ -98,7 +98,7 @@ class ModalityAttentionNet(nn.Module):
             non-empty subset of its modalities (see
             :func:`~braintumorai.models.attention.drop_modalities`).
         dropout: dropout before the linear classifier.
-        pooling: ``"avgmax"`` (default: mean and max of the fused map, concatenated; the
+        pooling: ``"avgmax"`` (default: mean and max of the fusion block's output, concatenated; the
             max keeps small focal lesions from being averaged away, and in tests it gave
             Grad-CAM maps that point at the lesion far more reliably than ``"avg"``) or
             ``"avg"`` (global average only).

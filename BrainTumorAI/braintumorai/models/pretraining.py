@@ -9,7 +9,7 @@ any modality is training data.
 
 Fine-tuning schedule: :func:`freeze_encoder` for the first epochs (only attention and
 head learn, on top of the pretrained features), then :func:`unfreeze_encoder` (usually
-with a lower learning rate for the encoder). An optimizer built over all parameters
+optionally with its own learning rate for the encoder). An optimizer built over all parameters
 works across the switch: parameters without gradients are skipped by torch optimizers.
 """
 
