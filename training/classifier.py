@@ -72,8 +72,8 @@ def _calibrate(model, cached: CachedSet, modalities, coverage: float) -> dict:
         if subset in evaluated:  # as evaluated: every case with at least one of the subset
             rows = present.any(1)
             if rows.any():
-                logits, _ = subset_outputs(model, feats[torch.from_numpy(rows)], scores[torch.from_numpy(rows)],
-                                           present[rows])
+                keep = torch.from_numpy(rows)
+                logits, _ = subset_outputs(model, feats[keep], scores[keep], present[rows])
                 pooled_logits.append(logits)
                 pooled_labels.append(cached.labels[rows])
         # A subset's own numbers come from the cases that have all of it, and only from
