@@ -14,6 +14,7 @@ from braintumorai.pipeline import autocast
 
 from .data import CachedCases, SingleModalityVolumes
 from .distributed import unwrap, wrap
+from .sampling import DistributedBalancedSampler
 
 
 def _progress(iterable, description: str, total: int, quiet: bool):
@@ -100,7 +101,9 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
     torch.manual_seed(seed + rank)  # each rank its own modality dropout and augmentation
     dataset = CachedCases(cached, indices, augment=augment, seed=seed + rank)
     labels = cached.labels[np.asarray(indices)]
-    sampler = DistributedSampler(dataset, seed=seed) if world > 1 else _balanced_sampler(labels, seed)
+    # Classes balanced in every case; under torchrun each rank takes its share of one balanced draw.
+    sampler = (DistributedBalancedSampler(labels, seed=seed, rank=rank, world=world) if world > 1
+               else _balanced_sampler(labels, seed))
     loader = DataLoader(dataset, batch_size=config["batch_size"], sampler=sampler, drop_last=True, num_workers=0)
     module = wrap(model.to(device), device, world)
     encoder_params = list(model.encoder.parameters())
