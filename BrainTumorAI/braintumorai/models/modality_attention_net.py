@@ -20,8 +20,9 @@ Design (DESIGN.md, "Models"):
   target ``fusion_output`` (an ``nn.Identity``), then the head: a conv-norm-act (the
   fusion block), average- and max-pooling, dropout and a linear layer to the class
   logits. The target sits before the fusion block, not after it: the block's 3x3x3
-  convolution mixes each cell with its neighbours, and Grad-CAM taken after it pointed
-  at tumour + oedema in 0.55 of test phantoms against 0.85 taken before it.
+  convolution mixes each cell with its neighbours, and with the same weights Grad-CAM
+  taken after it pointed at tumour + oedema in 0.55 of 60 test phantoms, taken before
+  it in 0.85.
 - **Normalisation**: batch norm by default. It couples the cases of a batch only in
   training; in eval mode every case (and every modality) is computed independently.
 - **Modality dropout** in training (with probability ``modality_dropout`` a case keeps
