@@ -80,7 +80,7 @@ def test_absent_modality_voxels_change_nothing(training):
 def test_single_modality_logits_are_the_answer_for_that_modality_alone():
     model = tiny_model().eval()
     x, present = inputs()
-    assert model(x, present).modality_logits is None  # only computed for the training loss
+    assert model(x, present).modality_logits is None  # only computed when asked for
     _, _, _, used, feats = model.forward_features(x, present)
     single = model.single_modality_logits(feats, used)
     assert single.shape == (3, 6, 3)
@@ -91,10 +91,11 @@ def test_single_modality_logits_are_the_answer_for_that_modality_alone():
         torch.testing.assert_close(single[b, m], model(x[b:b + 1], alone).logits[0], rtol=1e-4, atol=1e-5)
 
 
-def test_training_mode_returns_logits_for_every_used_modality():
+def test_training_forward_returns_logits_for_every_used_modality_when_asked():
     model = tiny_model(modality_dropout=0.5).train()
     x, present = inputs()
-    out = model(x, present)
+    assert model(x, present).modality_logits is None
+    out = model(x, present, with_modality_logits=True)
     assert out.modality_logits.shape == (3, 6, 3)
     assert torch.all(out.modality_logits[~out.present] == 0)
     assert torch.all(out.modality_logits[out.present].abs().sum(1) > 0)

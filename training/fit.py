@@ -135,7 +135,7 @@ def finetune(model, cached, indices, config: dict, device: str, pretrained: bool
         for x, present, y in _progress(loader, f"epoch {epoch + 1}/{epochs}", steps_per_epoch, rank != 0):
             x, present, y = x.to(device), present.to(device), y.to(device)
             with autocast(device):
-                output = module(x, present)
+                output = module(x, present, with_modality_logits=modality_loss_weight > 0)
                 logits = output.logits
                 loss = loss_fn(logits.float(), y)
                 if modality_loss_weight > 0:

@@ -27,7 +27,7 @@ Design (DESIGN.md, "Models"):
   training; in eval mode every case (and every modality) is computed independently.
 - **Modality dropout** in training (with probability ``modality_dropout`` a case keeps
   only a random non-empty subset) so the model learns to work on every subset.
-- **Per-modality logits** in training: the fusion block and head also classify each
+- **Per-modality logits** for training: the fusion block and head also classify each
   encoded modality on its own (a one-modality study fuses to exactly that map), so every
   modality is trained to carry the decision by itself at every step, not only in the
   rare batches where modality dropout leaves it alone. The training loss adds their
@@ -63,8 +63,9 @@ class ModalityAttentionOutput:
         fused: ``(B, E, d, h, w)`` attention-fused feature map (the ``fusion_output`` activation).
         present: ``(B, M)`` bool, the modalities actually used (after modality dropout
             in training; equal to the input flags in eval mode).
-        modality_logits: in training mode, ``(B, M, K)`` logits of each used modality
-            classified alone (zeros where ``present`` is False); ``None`` in eval mode.
+        modality_logits: when asked for (``forward(..., with_modality_logits=True)``),
+            ``(B, M, K)`` logits of each used modality classified alone (zeros where
+            ``present`` is False); ``None`` otherwise.
     """
 
     logits: torch.Tensor
@@ -235,10 +236,13 @@ class ModalityAttentionNet(nn.Module):
             pooled = torch.cat([pooled, fused.amax(dim=(2, 3, 4))], dim=1)
         return self.classifier(self.dropout(pooled))
 
-    def forward(self, x: torch.Tensor, present: torch.Tensor) -> ModalityAttentionOutput:
+    def forward(self, x: torch.Tensor, present: torch.Tensor,
+                with_modality_logits: bool = False) -> ModalityAttentionOutput:
+        """Classify ``x (B, M, D, H, W)`` with presence flags ``present (B, M)``; with
+        ``with_modality_logits`` also each used modality alone (for the training loss)."""
         fused, modality_weights, voxel_weights, present, modality_feats = self.forward_features(x, present)
         fused = self.fusion_output(fused)
-        modality_logits = self.single_modality_logits(modality_feats, present) if self.training else None
+        modality_logits = self.single_modality_logits(modality_feats, present) if with_modality_logits else None
         return ModalityAttentionOutput(
             logits=self.classify(fused), modality_weights=modality_weights, voxel_weights=voxel_weights,
             fused=fused, present=present, modality_logits=modality_logits,
