@@ -38,16 +38,15 @@ class LogitsOnly(nn.Module):
     :class:`~braintumorai.models.ModalityAttentionOutput` fields are kept in
     ``last_voxel_weights`` / ``last_logits``.
 
-    With ``gradients_from_fused`` the encoders and the attention run without autograd
-    and the fused map enters the head as a leaf that requires grad: Grad-CAM needs the
-    gradient at the fused map only, and the backward pass then stops there instead of
-    running through every encoder down to the input (most of Grad-CAM's cost).
+    The encoders and the attention run without autograd and the fused map enters the
+    head as a leaf that requires grad: Grad-CAM needs the gradient at the fused map only,
+    so the backward pass stops there instead of running through every encoder down to
+    the input (most of Grad-CAM's cost); occlusion runs under ``no_grad`` anyway.
     """
 
-    def __init__(self, model: nn.Module, present: torch.Tensor, gradients_from_fused: bool = False) -> None:
+    def __init__(self, model: nn.Module, present: torch.Tensor) -> None:
         super().__init__()
         self.model = model
-        self.gradients_from_fused = gradients_from_fused
         self.register_buffer("present", present.reshape(1, -1).bool(), persistent=False)
         self.fused = nn.Identity()
         self.last_voxel_weights: Optional[torch.Tensor] = None
@@ -57,12 +56,9 @@ class LogitsOnly(nn.Module):
         self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gradients_from_fused:
-            with torch.no_grad():
-                fused, _, voxel_weights, _, _ = self.model.forward_features(x, self.present.expand(x.shape[0], -1))
-            fused = fused.detach().requires_grad_(True)
-        else:
+        with torch.no_grad():
             fused, _, voxel_weights, _, _ = self.model.forward_features(x, self.present.expand(x.shape[0], -1))
+        fused = fused.detach().requires_grad_(True)
         logits = self.model.classify(self.fused(fused))
         self.last_voxel_weights, self.last_logits = voxel_weights.detach(), logits.detach()
         return logits
@@ -152,7 +148,7 @@ def gradcam(
     if method not in methods:
         raise ModelError(f"Unknown saliency method {method!r}; use 'gradcam' or 'gradcam++'.")
     x, present, _ = _prepare(model, x, present)
-    wrapper = LogitsOnly(model, present, gradients_from_fused=True)
+    wrapper = LogitsOnly(model, present)
     # Identity post-processing: MONAI's default normaliser flips the map (min -> 1).
     cam = methods[method](nn_module=wrapper, target_layers="fused", postprocessing=lambda a: a)
     if class_index is not None and not 0 <= int(class_index) < len(model.classes):
