@@ -39,17 +39,19 @@ def test_visits_irregular_increasing_before_the_end():
     for p in patients:
         days = [v.day for v in p.visits]
         counts.add(len(days))
-        assert 2 <= len(days) <= 8
+        assert 1 <= len(days) <= 8
         assert days[0] == 0 and all(b > a for a, b in zip(days, days[1:]))
         assert days[-1] < p.survival_days
         gaps += list(np.diff(days))
         assert [v.index for v in p.visits] == list(range(len(days)))
-    assert counts == set(range(2, 9))
+    assert counts == set(range(1, 9))
     assert np.std(gaps) > 10  # irregular intervals
     # Some covariates are missing, as in real cohorts.
     assert any(p.kps is None for p in patients) and any(p.age is None for p in patients)
     assert all(p.kps is None or 40 <= p.kps <= 100 for p in patients)
-    assert generate_patient(7, n_visits=5).visits.__len__() == 5
+    for seed in range(20):  # asked-for visits all happen, before the outcome
+        p = generate_patient(seed, n_visits=8, label="glioblastoma")
+        assert len(p.visits) == 8 and p.visits[-1].day < p.survival_days
     with pytest.raises(InputError):
         generate_patient(7, n_visits=9)
     with pytest.raises(InputError):
@@ -108,3 +110,35 @@ def test_visit_images_follow_the_volume():
     seg = sitk.GetArrayViewFromImage(first.masks["seg"])
     measured_ml = ((seg == 1) | (seg == 3)).sum() * 8.0 / 1000.0
     assert measured_ml == pytest.approx(p.visits[0].tumour_volume_ml, rel=0.35)
+
+
+def test_visit_spacing_does_not_tell_the_survival_time():
+    """The schedule is planned independently of the outcome: among patients alive at day
+    200, the gaps between their visits before day 200 do not correlate with the time left."""
+    from scipy.stats import spearmanr
+
+    patients = generate_cohort(3000, seed=4, with_case_params=False)
+    gaps, left = [], []
+    for p in patients:
+        days = [v.day for v in p.visits if v.day <= 200]
+        if p.survival_days > 200 and p.event and len(days) >= 3:
+            gaps.append(np.mean(np.diff(days)))
+            left.append(p.survival_days - 200)
+    assert len(gaps) > 300
+    assert abs(spearmanr(gaps, left).correlation) < 0.08
+
+
+def test_true_survival_is_the_generators_law():
+    """Empirical survival of many copies of one risk matches ``survival_probability``."""
+    from braintumorai.synthetic.longitudinal import survival_probability
+
+    p = generate_patient(3, label="glioblastoma", with_case_params=False)
+    assert p.true_survival([0, 29, 400]).tolist()[:2] == [1.0, 1.0]
+    assert 0 < p.true_survival(400) < 1
+    # Conditional on being alive at day 200, S(200) = 1 and S(t) = S(t) / S(200) after.
+    assert p.true_survival(200, alive_at=200) == 1.0
+    assert p.true_survival(500, alive_at=200) == pytest.approx(p.true_survival(500) / p.true_survival(200))
+    risk, rng = 0.7, np.random.default_rng(0)
+    times = 30.0 + 1500.0 * (-np.log(rng.random(20000)) * np.exp(-risk)) ** (1 / 1.2)
+    for t in (100, 365, 730):
+        assert (times > t).mean() == pytest.approx(float(survival_probability(t, risk)), abs=0.01)

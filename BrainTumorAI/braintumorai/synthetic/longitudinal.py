@@ -17,9 +17,12 @@ that reads the trajectory can beat one that reads the first visit (see
 ``cohort_concordance``: oracle C-index 0.83 to 0.86, first-visit best 0.74 to 0.76 on
 1000-patient cohorts).
 
-Visits: 2 to 8, day 0 and then irregular follow-ups (the first a few weeks after
-treatment starts, then about every three months, log-normal gaps), all before the
-patient's event or censoring time (the schedule is compressed to fit).
+Visits: 2 to 8 planned, day 0 and then irregular follow-ups (the first 20 to 60 days
+after diagnosis, then about every three months, log-normal gaps). The schedule is drawn
+independently of the outcome, and a visit planned after death or the end of follow-up
+does not happen, so a patient has 1 to 8 visits and their spacing says nothing about the
+survival time (only that the patient was alive at each). Asking for exactly ``n_visits``
+draws the outcome given survival past the last planned visit.
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ class SyntheticPatient:
         return generate_case(self.label, seed=self.seed, modalities=modalities, spacing=spacing,
                              tumour_scale=v.scale, noise_seed=noise_seed, params=self.case_params)
 
+    def true_survival(self, days, alive_at: float = 0.0):
+        """The generator's S(t | T > alive_at) for this patient at ``days`` since the first visit."""
+        return survival_probability(days, self.true_risk, alive_at)
+
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no images)."""
         return {
@@ -147,8 +154,9 @@ def generate_patient(seed: int, n_visits: int | None = None, label: str | None =
                      treatments: bool = True, with_case_params: bool = True) -> SyntheticPatient:
     """Draw one longitudinal patient.
 
-    seed: makes the patient (same seed, same patient). n_visits: 2..8, or None to draw
-    it. label: a tumour type (``no_tumor`` has no course to follow) or None to draw it.
+    seed: makes the patient (same seed, same patient). n_visits: 2..8 visits, all of
+    them seen (the outcome is drawn given survival past the last); None draws 2..8
+    planned visits and keeps those before the event or censoring time. label: a tumour type (``no_tumor`` has no course to follow) or None to draw it.
     treatments: False gives the untreated natural history (same patient otherwise).
     with_case_params: False skips the phantom parameters (faster, for cohort figures);
     the baseline volume is then drawn from the same type distribution directly.
@@ -159,10 +167,10 @@ def generate_patient(seed: int, n_visits: int | None = None, label: str | None =
     if label not in TUMOUR_CLASSES:
         raise InputError(f"Longitudinal patients need a tumour type, not {label!r}; use one of "
                          f"{', '.join(TUMOUR_CLASSES)}.")
-    if n_visits is None:
-        n_visits = int(rng.integers(2, 9))
-    if not 2 <= int(n_visits) <= 8:
+    explicit = n_visits is not None
+    if explicit and not 2 <= int(n_visits) <= 8:
         raise InputError(f"n_visits={n_visits} is out of range; use 2 to 8 visits.")
+    planned = int(n_visits) if explicit else int(rng.integers(2, 9))
     model = TYPE_MODEL[label]
 
     case_params = {}
@@ -217,19 +225,24 @@ def generate_patient(seed: int, n_visits: int | None = None, label: str | None =
     else:
         first += w["kps_per_10"] * (_expected_kps(model["age"][0], v0) - 80) / 10
 
+    # The visit schedule is planned before, and independently of, the outcome: a model must
+    # not be able to read the survival time from how the visits are spaced.
+    gaps = [rng.uniform(20, 60)] + list(np.exp(rng.normal(np.log(90.0), 0.4, planned - 2)))
+    day_ints = [0]
+    for d in np.cumsum(gaps):
+        day_ints.append(max(int(round(d)), day_ints[-1] + 1))
+
     t_event = 30.0 + WEIBULL_SCALE_DAYS * (-np.log(rng.random()) * np.exp(-true_risk)) ** (1 / WEIBULL_SHAPE)
     t_censor = min(rng.uniform(365, 2555), rng.exponential(4000.0))
-    observed = int(max(min(t_event, t_censor), n_visits + 1))
+    if explicit and min(t_event, t_censor) <= day_ints[-1] + 1:
+        # Asked for exactly n_visits: draw the outcome given that the patient is alive and
+        # followed at the last planned visit (exact conditional draws, no rejection loop).
+        t_event, t_censor = _outcome_after(day_ints[-1] + 1, true_risk, t_event, t_censor,
+                                           np.random.default_rng(np.random.SeedSequence([seed, 5])))
+    observed = int(min(t_event, t_censor))
     event = bool(t_event <= t_censor)
-
-    gaps = [rng.uniform(20, 60)] + list(np.exp(rng.normal(np.log(90.0), 0.4, n_visits - 2)))
-    days = np.concatenate([[0.0], np.cumsum(gaps)])
-    limit = 0.95 * observed
-    if days[-1] > limit:
-        days *= limit / days[-1]
-    day_ints = [0]
-    for d in days[1:]:
-        day_ints.append(max(int(round(d)), day_ints[-1] + 1))
+    # No scan after death or the end of follow-up.
+    day_ints = [d for d in day_ints if d < observed]
 
     used = events if treatments else []
     volumes = volume_at(day_ints, v0, alpha, model["capacity"], used)
@@ -245,6 +258,31 @@ def generate_patient(seed: int, n_visits: int | None = None, label: str | None =
                             kps=kps_seen, visits=visits, survival_days=observed, event=event,
                             true_risk=true_risk, first_visit_risk=float(first), treatment_events=used,
                             params=params, case_params=case_params)
+
+
+def _outcome_after(day: float, risk: float, t_event: float, t_censor: float,
+                   rng: np.random.Generator) -> tuple[float, float]:
+    """Event and censoring times drawn given that both exceed ``day`` (the Weibull by its
+    cumulative hazard, H(T) = H(day) + Exp(1); the censoring clocks by their own laws)."""
+    if t_event <= day:
+        h_day = (max(day - 30.0, 0.0) / WEIBULL_SCALE_DAYS) ** WEIBULL_SHAPE * np.exp(risk)
+        h = h_day + rng.exponential(1.0)
+        t_event = 30.0 + WEIBULL_SCALE_DAYS * (h * np.exp(-risk)) ** (1 / WEIBULL_SHAPE)
+    if t_censor <= day:
+        end_of_study = rng.uniform(max(365.0, day), max(2555.0, day + 1.0))
+        t_censor = min(end_of_study, day + rng.exponential(4000.0))
+    return float(t_event), float(t_censor)
+
+
+def survival_probability(days, risk: float, alive_at: float = 0.0) -> np.ndarray:
+    """True S(t | T > alive_at) of a patient with log hazard ratio ``risk``, at ``days``
+    since the first visit (the generator's Weibull law; 1 before ``alive_at``)."""
+    days = np.asarray(days, float)
+
+    def cumulative_hazard(t):
+        return (np.maximum(np.asarray(t, float) - 30.0, 0.0) / WEIBULL_SCALE_DAYS) ** WEIBULL_SHAPE * np.exp(risk)
+
+    return np.where(days <= alive_at, 1.0, np.exp(-(cumulative_hazard(days) - cumulative_hazard(alive_at))))
 
 
 def _expected_kps(age: float, v0: float) -> float:
