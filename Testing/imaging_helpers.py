@@ -38,13 +38,21 @@ def physical_points(image: sitk.Image) -> np.ndarray:
 
 
 def head_with_blob(size, spacing, direction=np.eye(3), blob_centre=(10.0, -20.0, 15.0), blob_radius=8.0,
-                   head_radius=70.0) -> sitk.Image:
-    """A bright ellipsoidal 'head' with a brighter blob at ``blob_centre`` (LPS mm)."""
+                   head_radius=70.0, texture: bool = False) -> sitk.Image:
+    """A bright ellipsoidal 'head' with a brighter blob at ``blob_centre`` (LPS mm).
+
+    ``texture``: add a smooth intensity variation (+-10 % over a few centimetres), fixed
+    in physical space, so the volume passes the plausibility checks as an image (a
+    two-valued volume is refused there as a label map).
+    """
     image = empty_volume(size, spacing, direction)
     points = physical_points(image)
     head = np.sum((points / np.array([head_radius, head_radius * 1.2, head_radius])) ** 2, -1) <= 1
     blob = np.sum((points - np.asarray(blob_centre)) ** 2, -1) <= blob_radius ** 2
     array = np.where(head, 100.0, 0.0) + np.where(blob & head, 400.0, 0.0)
+    if texture:
+        x, y, z = points[..., 0], points[..., 1], points[..., 2]
+        array = array * (1.0 + 0.1 * np.sin(x / 9.0) * np.sin(y / 11.0 + 1.0) * np.sin(z / 13.0 + 2.0))
     out = sitk.GetImageFromArray(array.astype(np.float32))
     out.CopyInformation(image)
     return out

@@ -11,18 +11,24 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Union
 
 import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .file_integrity import check_volume_file, is_nifti
 
 PathLike = Union[str, os.PathLike]
 
 
 def read_image(path: PathLike) -> sitk.Image:
     """Read a volume file, or the DICOM series in a folder, as a checked float32 image.
+
+    A NIfTI file is also checked as stored (:mod:`braintumorai.file_integrity`: complete,
+    undamaged, finite), in a thread beside ITK's own read, since ITK's reader hides a
+    truncated file or NaN voxels.
 
     Args:
         path: a NIfTI (.nii, .nii.gz), NRRD, MetaImage file, or a folder holding one
@@ -37,14 +43,22 @@ def read_image(path: PathLike) -> sitk.Image:
     if path.is_dir():
         image = _read_dicom_series(path)
     else:
-        try:
-            image = sitk.ReadImage(str(path))
-        except RuntimeError as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown format"
+        if not os.access(path, os.R_OK):
+            raise InputError(f"The file '{path}' cannot be read (permission denied); check its permissions.")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # zlib releases the GIL: the stored-data check inflates while ITK reads.
+            stored = pool.submit(check_volume_file, path) if is_nifti(path) else None
+            try:
+                image = sitk.ReadImage(str(path))
+            except RuntimeError:
+                image = None
+            if stored is not None and image is not None:
+                stored.result()  # a cut-short or non-finite file that ITK read anyway
+        if image is None:
             raise InputError(
-                f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume ({reason}); "
+                f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume; "
                 "check that the file is complete and in one of these formats."
-            ) from None
+            )
     return check_image(image, str(path))
 
 
@@ -168,15 +182,34 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
 
 
 def write_image_atomic(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
-    """Write ``image`` to ``path`` atomically (see :func:`atomic_output`)."""
+    """Write ``image`` to ``path`` atomically (see :func:`atomic_output`), verified before
+    the rename: ITK reports a full disk on the console but raises nothing, so the written
+    file's stored length is checked against its header (NIfTI), or the file is read back."""
     with atomic_output(path) as temporary:
         try:
             # Fast deflate level: maps and phantoms compress well at level 1, in a fraction of the time.
             sitk.WriteImage(image, str(temporary), compress, 1)
-        except RuntimeError as error:
-            lines = str(error).strip().splitlines()
+            verify_written_image(temporary, image, path)
+        except RuntimeError:
             raise InputError(
-                f"Could not write '{path}' ({lines[-1] if lines else 'unknown error'}); "
-                "check that the folder is writable and has space."
+                f"Could not write '{path}'; check that the folder is writable and has space."
             ) from None
     return Path(path)
+
+
+def verify_written_image(written: PathLike, image: sitk.Image, name: PathLike) -> None:
+    """Raise ``InputError`` naming ``name`` unless ``written`` holds all of ``image``."""
+    failure = InputError(f"Could not write '{name}' completely; check that the folder has space and write it again.")
+    if not os.path.isfile(written) or os.path.getsize(written) == 0:
+        raise failure
+    try:
+        if is_nifti(written):
+            stored = check_volume_file(written, full=False)
+            if stored is not None and tuple(stored.shape[:3]) != tuple(image.GetSize()):
+                raise failure
+        else:
+            back = sitk.ReadImage(str(written))
+            if back.GetSize() != image.GetSize():
+                raise failure
+    except (InputError, RuntimeError):
+        raise failure from None

@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import plausibility
 from .errors import InputError, ModelError
 from .model_grid import ModelGrid, to_reference
 from .results import ClassificationResult
@@ -53,7 +54,7 @@ class Classifier:
     """A loaded classifier and its model card.
 
     Use :meth:`load`; ``predict`` takes a :class:`~braintumorai.study.Study` (or a
-    mapping modality -> path, or a list of paths named by modality).
+    mapping modality -> path or SimpleITK.Image, or a list of paths named by modality).
     """
 
     def __init__(self, model, card: dict, device: str) -> None:
@@ -81,7 +82,7 @@ class Classifier:
 
     def predict(
         self,
-        study: Union[Study, Mapping[str, str], Sequence[str]],
+        study: Union[Study, Mapping[str, Union[str, "SimpleITK.Image"]], Sequence[str]],
         saliency: Optional[str] = "gradcam",
         target_class: Optional[str] = None,
         reference: Optional[str] = None,
@@ -91,7 +92,10 @@ class Classifier:
         """Classify one study.
 
         Args:
-            study: the volumes (any non-empty subset of the model's modalities).
+            study: the volumes (any non-empty subset of the model's modalities): a Study, a
+                mapping modality -> path or ``SimpleITK.Image``, or paths named by modality.
+                A volume that is implausible for its modality is refused (``InputError``)
+                or named in the result's ``warnings`` (:mod:`braintumorai.plausibility`).
             saliency: 'gradcam', 'gradcam++', 'occlusion' or None.
             target_class: class the maps explain (default: the predicted class).
             reference: reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET).
@@ -109,7 +113,7 @@ class Classifier:
         start = time.perf_counter()
         if isinstance(study, (str, os.PathLike)):
             study = [study]
-        if not isinstance(study, Study):
+        if not isinstance(study, Study):  # paths or SimpleITK images
             study = Study.from_files(study)
         unused = [m for m in study.modalities if m not in self.modalities]
         if len(unused) == len(study.modalities):
@@ -124,8 +128,14 @@ class Classifier:
             study = Study({m: study.images[m] for m in used}, brain_mask=study.brain_mask,
                           names={m: n for m, n in study.names.items() if m in used},
                           metadata={m: d for m, d in study.metadata.items() if m in used})
+        geometry = plausibility.geometry_findings(study.images, study.names)
+        plausibility.enforce(geometry)  # refused before any compute
         report("Aligning volumes", 0.05)
         aligned = align(study, reference=reference, register=register)
+        tick = time.perf_counter()
+        warnings = plausibility.enforce(
+            geometry + plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names))
+        timings["checks_s"] = time.perf_counter() - tick
         report("Preparing the model grid", 0.2)
         prepared = model_input(aligned, self.grid, self.modalities)
         timings["preprocess_s"] = time.perf_counter() - start
@@ -183,6 +193,7 @@ class Classifier:
             saliency=maps,
             saliency_method=saliency,
             saliency_class=self.classes[target] if saliency is not None else None,
+            warnings=warnings,
         )
 
     def _class_index(self, name: str) -> int:

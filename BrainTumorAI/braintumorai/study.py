@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence, Union
 
@@ -57,19 +58,41 @@ class Study:
     @classmethod
     def from_files(
         cls,
-        files: Union[Mapping[str, str], Sequence[str]],
-        brain_mask: Optional[str] = None,
+        files: Union[Mapping[str, Union[str, os.PathLike, sitk.Image]], Sequence[str]],
+        brain_mask: Optional[Union[str, os.PathLike, sitk.Image]] = None,
+        metadata: Optional[Mapping[str, dict]] = None,
     ) -> "Study":
-        """Read a study from files: a mapping modality -> path, or paths whose names
-        tell the modality (``*_t1c.nii.gz``, ``*-t2f.nii.gz``, ``CT1.nii.gz`` ...)."""
+        """Read a study: a mapping modality -> path or ``SimpleITK.Image``, or paths whose
+        names tell the modality (``*_t1c.nii.gz``, ``*-t2f.nii.gz``, ``CT1.nii.gz`` ...).
+
+        ``metadata``: modality -> dict added to what the files say (e.g. PET
+        ``{"patient_weight_kg": 70, "injected_dose_bq": 3.7e8}`` for SUV from Bq/mL).
+        Every image, read or given, passes the same checks (:func:`braintumorai.io.check_image`).
+        """
+        if isinstance(files, (str, os.PathLike, sitk.Image)):
+            raise InputError("Give the volumes as a mapping modality -> file or image (e.g. {'T1C': 'case-t1c.nii.gz'}) "
+                             "or as a list of files named by modality.")
         if isinstance(files, Mapping):
-            paths = {normalise_modality(m): str(p) for m, p in files.items()}
+            sources = {normalise_modality(m): p for m, p in files.items()}
         else:
-            paths = assign_modalities([str(p) for p in files])
-        images = {m: read_image(p) for m, p in paths.items()}
-        metadata = {m: pet_metadata(images[m]) for m in images if m == "PET"}
-        mask = sitk.Cast(read_image(brain_mask) > 0.5, sitk.sitkUInt8) if brain_mask else None
-        return cls(images=images, brain_mask=mask, names=paths, metadata=metadata)
+            sources = assign_modalities([str(p) for p in files])
+        images, names = {}, {}
+        for modality, source in sources.items():
+            if isinstance(source, sitk.Image):
+                images[modality], names[modality] = source, f"the {modality} image"
+            elif isinstance(source, (str, os.PathLike)):
+                images[modality], names[modality] = read_image(source), str(source)
+            else:
+                raise InputError(f"The {modality} input is a {type(source).__name__}; give a file path or a "
+                                 "SimpleITK.Image.")
+        found = {m: pet_metadata(images[m]) for m in images if m == "PET"}
+        for modality, extra in (metadata or {}).items():
+            found.setdefault(normalise_modality(modality), {}).update(extra)
+        mask = None
+        if brain_mask is not None:
+            mask_image = brain_mask if isinstance(brain_mask, sitk.Image) else read_image(brain_mask)
+            mask = sitk.Cast(check_image(mask_image, "the brain mask") > 0.5, sitk.sitkUInt8)
+        return cls(images=images, brain_mask=mask, names=names, metadata=found)
 
 
 def pet_metadata(image: sitk.Image) -> dict:

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import BrainTumorAIError
+from .interruption import describe, exit_code, signals_as_exceptions
 from . import classify_command, demo_command, inspect_command, synthetic_commands
 
 # Each sub-command module has add_parser(subparsers) and run(args) -> int.
@@ -27,13 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; bad input, Ctrl-C and SIGTERM end it with one line on stderr and
+    exit code 2, 130 or 143 (never a traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.run(args) or 0)
-    except BrainTumorAIError as error:
-        print(f"braintumorai {args.command}: {error}", file=sys.stderr)
-        return 2
+    with signals_as_exceptions():
+        try:
+            return int(args.run(args) or 0)
+        except BrainTumorAIError as error:
+            print(f"braintumorai {args.command}: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as stop:
+            hint = getattr(args, "interrupted_hint", "nothing half-written was left in place.")
+            print(f"braintumorai {args.command}: stopped by {describe(stop)}; {hint}", file=sys.stderr)
+            return exit_code(stop)
+        except MemoryError:
+            print(f"braintumorai {args.command}: ran out of memory; close other programs or give smaller volumes.",
+                  file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":
