@@ -92,6 +92,28 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     return image
 
 
+def dicom_series_tags(folder: PathLike) -> tuple[str, str]:
+    """(SeriesDescription, ContrastBolusAgent) of the one DICOM series in ``folder``, read
+    from its first file's header; empty strings when absent or not a single series."""
+    try:
+        series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+        if len(series) != 1:
+            return "", ""
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])[0])
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return "", ""
+
+    def tag(key: str) -> str:
+        try:
+            return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+        except (RuntimeError, UnicodeDecodeError):
+            return ""
+
+    return tag("0008|103e"), tag("0018|0010")
+
+
 def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
     """Check that ``image`` is a usable 3-D scalar volume; return it as float32.
 
