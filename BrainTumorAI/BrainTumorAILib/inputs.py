@@ -135,7 +135,7 @@ def auto_assign(scene) -> AutoAssignment:
             continue
         if node.GetHideFromEditors():
             continue
-        modality = guess_modality(node.GetName() or "")
+        modality = guess_modality(node.GetName() or "", path=False)
         if modality is None:
             unmatched.append(node.GetName())
         else:

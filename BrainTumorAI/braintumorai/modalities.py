@@ -70,7 +70,8 @@ _UNSUPPORTED_TOKENS: dict[str, str] = {
     "dti": "a diffusion tensor (DTI) series", "tensor": "a diffusion tensor (DTI) series",
     "perfusion": "a perfusion series", "perf": "a perfusion series", "pwi": "a perfusion series",
     "dsc": "a perfusion (DSC) series", "dce": "a perfusion (DCE) series", "asl": "a perfusion (ASL) series",
-    "cbf": "a perfusion (CBF) map", "cbv": "a perfusion (CBV) map",
+    "cbf": "a perfusion (CBF) map", "cbv": "a perfusion (CBV) map", "rcbf": "a perfusion (CBF) map",
+    "rcbv": "a perfusion (CBV) map",
     "t2star": "a T2*-weighted series", "t2starw": "a T2*-weighted series", "bold": "a functional (BOLD) series",
 }
 # BIDS suffixes (``sub-01_ce-gd_T1w.nii.gz``): the suffix names the modality, the ``ce``
@@ -107,8 +108,8 @@ class NameReading:
     problem: Optional[str] = None
 
 
-def _base_name(name: str) -> str:
-    base = os.path.basename(str(name).rstrip("/\\")).lower()
+def _base_name(name: str, path: bool) -> str:
+    base = (os.path.basename(str(name).rstrip("/\\")) if path else str(name)).lower()
     for ext in _EXTENSIONS:
         if base.endswith(ext):
             return base[: -len(ext)]
@@ -123,15 +124,16 @@ def _tokens_of(base: str) -> list[str]:
     return joined.split()
 
 
-def read_name(name: str) -> NameReading:
+def read_name(name: str, path: bool = True) -> NameReading:
     """Read the modality a file, series or node name states; never a guess between two.
 
     Returns ``NameReading(modality)`` for a clear name, ``NameReading(None)`` for a name
     that states no modality, and ``NameReading(None, problem)`` for a name that states a
     sequence this model does not read (DWI, SWI, perfusion ...) or two modalities at once
-    (``t1_t1c``, a T1 both before and after contrast).
+    (``t1_t1c``, a T1 both before and after contrast). ``path``: ``name`` is a file path,
+    read by its last part; False for a series description or node name ("T1 W/O").
     """
-    base = _base_name(name)
+    base = _base_name(name, path)
     bids = _BIDS_NAME.match(base)
     if bids and (bids.group(1) in _BIDS_SUFFIXES or bids.group(1) in _UNSUPPORTED_TOKENS):
         return _read_bids(name, base, bids.group(1))
@@ -177,10 +179,10 @@ def _resolve(name: str, found: set[str], post: bool, pre: bool) -> NameReading:
     return NameReading(next(iter(found), None))
 
 
-def guess_modality(name: str) -> Optional[str]:
+def guess_modality(name: str, path: bool = True) -> Optional[str]:
     """The modality a file, series or node name states; None when it states none, a
     sequence this model does not read, or more than one (see :func:`read_name`)."""
-    return read_name(name).modality
+    return read_name(name, path).modality
 
 
 def dicom_series_reading(folder: str) -> NameReading:
@@ -191,7 +193,7 @@ def dicom_series_reading(folder: str) -> NameReading:
 
     by_folder = read_name(folder)
     description, agent = dicom_series_tags(folder)
-    by_description = read_name(description) if description else NameReading(None)
+    by_description = read_name(description, path=False) if description else NameReading(None)
     for reading in (by_folder, by_description):
         if reading.problem:
             return reading
