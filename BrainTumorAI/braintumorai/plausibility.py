@@ -146,19 +146,23 @@ def volume_features(array: np.ndarray, brain: np.ndarray, spacing_xyz) -> dict:
         "bone_share": float(np.count_nonzero(sample >= CT_BONE_HU) / sample.size),
         "outside_median": float(np.median(outside)) if outside.size else float("nan"),
         "neighbour_correlation": _neighbour_correlation(array, brain, spacing_xyz, step),
+        "field_correlation": _neighbour_correlation(array, None, spacing_xyz, step),
         "distinct_values": float(np.unique(values[:: max(1, values.size // 20_000)]).size),
     }
 
 
-def _neighbour_correlation(array: np.ndarray, brain: np.ndarray, spacing_xyz, step: int) -> float:
-    """Correlation of each sampled brain voxel with its next neighbour along the finest axis."""
+def _neighbour_correlation(array: np.ndarray, brain: Optional[np.ndarray], spacing_xyz, step: int) -> float:
+    """Correlation of each sampled voxel (inside ``brain``; None: anywhere) with its next
+    neighbour along the finest axis."""
     axis = int(np.argmin(spacing_xyz[::-1]))  # numpy axis (z, y, x) with the smallest spacing
-    a = np.moveaxis(array, axis, -1)
-    m = np.moveaxis(brain, axis, -1)
+    a = np.moveaxis(array, axis, -1)[::step, ::step]
     columns = np.arange(0, a.shape[-1] - 1, step)
-    first, second = a[::step, ::step][..., columns], a[::step, ::step][..., columns + 1]
-    both = m[::step, ::step][..., columns] & m[::step, ::step][..., columns + 1]
-    x, y = first[both].astype(np.float64), second[both].astype(np.float64)
+    first, second = a[..., columns], a[..., columns + 1]
+    if brain is not None:
+        m = np.moveaxis(brain, axis, -1)[::step, ::step]
+        both = m[..., columns] & m[..., columns + 1]
+        first, second = first[both], second[both]
+    x, y = first.astype(np.float64).ravel(), second.astype(np.float64).ravel()
     if x.size < 100 or x.std() == 0 or y.std() == 0:
         return 1.0
     return float(np.corrcoef(x, y)[0, 1])
