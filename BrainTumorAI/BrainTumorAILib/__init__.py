@@ -23,6 +23,7 @@ from .classification_task import (
     result_summary,
     run_classification,
     show_saliency_map,
+    warnings_text,
 )
 from .dependencies import (
     MINIMUM_TORCH_VERSION,

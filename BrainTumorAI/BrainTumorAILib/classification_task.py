@@ -239,6 +239,11 @@ def modality_weights_text(result) -> str:
     return "Modality weights: " + ", ".join(f"{m} {100 * w:.0f} %" for m, w in ordered) + "."
 
 
+def warnings_text(result) -> str:
+    """The result's warnings, one per line, for the panel ("" when there are none)."""
+    return "\n".join(f"Warning: {sentence}" for sentence in getattr(result, "warnings", None) or [])
+
+
 def result_summary(result, elapsed_s: Optional[float] = None) -> str:
     """One line for the status label: prediction, prediction set, uncertainty, time."""
     probability = result.probability_of[result.predicted]
@@ -248,6 +253,9 @@ def result_summary(result, elapsed_s: Optional[float] = None) -> str:
     text += f"; uncertainty {result.uncertainty:.2f}"
     if elapsed_s is not None:
         text += f"; {elapsed_s:.1f} s"
+    if getattr(result, "warnings", None):
+        count = len(result.warnings)
+        text += f"; {count} warning{'s' if count > 1 else ''} about the input, read below"
     return text + ". Research use only, not for clinical use."
 
 
