@@ -333,7 +333,7 @@ def resolve_model(name_or_path: Optional[PathLike] = None, registry: Optional[Pa
         raise ModelError("No default model is registered in this BrainTumorAI; give a checkpoint path (.pt or .json).")
     if name not in entries:
         known = ", ".join(sorted(str(k) for k in entries)) or "none"
-        raise ModelError(f"Unknown model {name!r}; registered models: {known}. Give a checkpoint path instead.")
+        raise ModelError(f"Unknown model {name!r}; registered models: {known}; give one of them or a checkpoint path.")
     entry = entries[name]
     card_path = folder / entry["card"]
     card = read_card(card_path)

@@ -222,14 +222,15 @@ def _ct_findings(who: str, f: Mapping[str, float]) -> list[Finding]:
 
 
 def _mri_findings(modality: str, who: str, f: Mapping[str, float]) -> list[Finding]:
-    if f["air_share"] > 0.05:
-        return [Finding(modality, True, (
-            f"{who} has values down to -1000 over {100 * f['air_share']:.0f} % of the volume, like a CT in "
-            "Hounsfield units, not an MRI; pass it as CT, or give the MRI volume."))]
     if f["p99"] <= 0:
         return [Finding(modality, True, (
             f"{who} is negative throughout the brain, but MRI magnitudes are not negative (the volume looks "
             "inverted); give the original magnitude image."))]
+    low, high = CT_BRAIN_MEDIAN_HU
+    if f["air_share"] > 0.05 and low <= f["p50"] <= high:
+        return [Finding(modality, True, (
+            f"{who} has values down to -1000 over {100 * f['air_share']:.0f} % of the volume and a brain median of "
+            f"{f['p50']:.3g}, like a CT in Hounsfield units, not an MRI; pass it as CT, or give the MRI volume."))]
     findings = []
     if f["negative_share"] > MRI_NEGATIVE_SHARE_WARN:
         findings.append(Finding(modality, False, (

@@ -15,8 +15,17 @@ from . import classify_command, demo_command, inspect_command, synthetic_command
 COMMANDS = [inspect_command, classify_command, demo_command, synthetic_commands]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (what is wrong, and where to read more)
+    instead of the usage block and a second line."""
+
+    def error(self, message: str):
+        message = message[0].upper() + message[1:] if message else "Invalid arguments"
+        self.exit(2, f"{self.prog}: {message.rstrip('.')}; see {self.prog} --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="braintumorai",
         description="Brain-tumour classification and survival prediction (research only, not for clinical use).",
     )
