@@ -217,7 +217,7 @@ class Classifier:
 
 
 def _import_in_background(module: str) -> None:
-    """Start importing ``module`` in a daemon thread. MONAI imports all its submodules
+    """Start importing ``module`` in a background thread. MONAI imports all its submodules
     (1-2 s on a laptop CPU); begun here, that overlaps reading and resampling the
     volumes, whose SimpleITK calls release the GIL. A failure is left for the real
     import to report."""
@@ -230,7 +230,9 @@ def _import_in_background(module: str) -> None:
         except Exception:  # reported by the import that needs the module
             pass
 
-    threading.Thread(target=run, name=f"import {module}", daemon=True).start()
+    # Not a daemon: a process that ends early (bad input, Ctrl-C) waits for the import to
+    # finish instead of killing the thread inside C++ code (which aborts Python, exit -6).
+    threading.Thread(target=run, name=f"import {module}", daemon=False).start()
 
 
 def autocast(device: str):

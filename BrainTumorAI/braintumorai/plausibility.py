@@ -42,19 +42,21 @@ MIN_FIELD_OF_VIEW_MM = 60.0
 MAX_FIELD_OF_VIEW_MM = 500.0
 
 # --- content, any modality -----------------------------------------------------------
-# Pearson correlation of neighbouring brain voxels along the finest axis: an image of
-# anatomy is smooth at the voxel scale, noise is not (phantoms >= 0.80 at 1-3 mm, the
-# real sample 0.93; white noise about 0). Below: refused as not an image of a brain.
-MIN_NEIGHBOUR_CORRELATION = 0.3
+# Pearson correlation of neighbouring voxels along the finest axis, over the whole field:
+# an image of a head is smooth at the voxel scale (its content against the background),
+# noise is not (phantoms 0.88-0.99 at 1-3 mm, the real sample 0.96-0.99; white noise about
+# 0). Below: refused as not an image of a brain. (Inside the brain alone the figure is too
+# low for a uniform CT at 3 mm, 0.26, to separate noise.)
+MIN_NEIGHBOUR_CORRELATION = 0.5
 # A label map or a mask has a handful of values; an MRI, CT or PET has hundreds.
 MIN_DISTINCT_VALUES = 16
-# Brain (mask) volume: phantoms 1190-1850 mL, the real sample 1450 mL; a head with skull
+# Brain (mask) volume: phantoms 1540-2380 mL, the real sample 1640 mL; a head with skull
 # reaches about 4000 mL. Outside this range the mask is not a brain: warning.
 BRAIN_VOLUME_RANGE_ML = (400.0, 4500.0)
 
 # --- CT (Hounsfield units) -----------------------------------------------------------
 # Brain tissue 20-45 HU, oedema lower, blood and hyperdense tumour up to 80: the brain
-# median of a CT lies in this range (phantoms 24-37 HU); an MRI or PET does not.
+# median of a CT lies in this range (phantoms 28-35 HU); an MRI or PET does not.
 CT_BRAIN_MEDIAN_HU = (-10.0, 90.0)
 # Air or background at -1000 HU, bone above 300 HU: a CT in HU has one or both.
 CT_AIR_HU, CT_BONE_HU = -500.0, 300.0
@@ -64,11 +66,11 @@ CT_AIR_HU, CT_BONE_HU = -500.0, 300.0
 # 0, the real sample: 0) means a filtered, z-scored or inverted volume: warning.
 MRI_NEGATIVE_SHARE_WARN = 0.01
 # Tissue contrast from the brain histogram: tail ratio = (p99 - p50) / (p50 - p1).
-# T1: CSF is the dark tail (ratio 0.4-1.1 in phantoms, 0.59 real); T2: CSF is the bright
-# tail (2.3-8 in phantoms, 3.6 real). A T1 with a T2-like ratio, or the reverse, is
-# probably mislabelled or swapped: warning.
-T1_MAX_TAIL_RATIO = 2.0
-T2_MIN_TAIL_RATIO = 1.4
+# T1: CSF is the dark tail (0.24-0.73 in phantoms, 0.59 real); T2: CSF is the bright tail
+# (1.25-14 in phantoms, 3.6 real). A T1 with a T2-like ratio, or the reverse, is probably
+# mislabelled or swapped: warning. (T1C and FLAIR overlap both, 0.14-4.3: not checked.)
+T1_MAX_TAIL_RATIO = 1.5
+T2_MIN_TAIL_RATIO = 1.0
 
 # --- PET ---------------------------------------------------------------------------------
 # FDG uptake in the brain is several times that around it; a PET whose brain median is
@@ -126,8 +128,9 @@ def volume_features(array: np.ndarray, brain: np.ndarray, spacing_xyz) -> dict:
 
     Returns a dict of floats: ``p1, p50, p99`` (brain percentiles), ``tail_ratio``,
     ``negative_share`` (brain voxels < 0), ``air_share`` / ``bone_share`` (all voxels
-    <= -500 / >= 300), ``outside_median``, ``neighbour_correlation`` (finest axis),
-    ``distinct_values`` (in a 20 000-voxel brain sample, capped there).
+    <= -500 / >= 300), ``outside_median``, ``neighbour_correlation`` and
+    ``field_correlation`` (along the finest axis, inside the brain / over the whole
+    field), ``distinct_values`` (in a 20 000-voxel brain sample, capped there).
     """
     step = _stride(array.shape)
     sample = array[::step, ::step, ::step]
@@ -195,10 +198,10 @@ def modality_findings(modality: str, f: Mapping[str, float], name: str) -> list[
         return [Finding(modality, True, (
             f"{who} has only {f['distinct_values']:.0f} distinct values in the brain, like a label map or mask, "
             "not an image; give the image volume."))]
-    if f["neighbour_correlation"] < MIN_NEIGHBOUR_CORRELATION:
+    if f["field_correlation"] < MIN_NEIGHBOUR_CORRELATION:
         return [Finding(modality, True, (
             f"{who} does not look like an image of a brain (neighbouring voxels correlate at "
-            f"{f['neighbour_correlation']:.2f}, as in noise); check that the right volume was given."))]
+            f"{f['field_correlation']:.2f}, as in noise); check that the right volume was given."))]
     if modality == "CT":
         return _ct_findings(who, f)
     if modality in MRI_MODALITIES:

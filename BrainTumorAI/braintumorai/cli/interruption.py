@@ -1,7 +1,7 @@
 """Ctrl-C (SIGINT) and SIGTERM end every command with one line and exit code 130 / 143.
 
-Both become exceptions raised where Python code runs next (SIGINT is Python's own
-``KeyboardInterrupt``; SIGTERM is turned into :class:`Terminated`, a subclass), so the
+Both become exceptions raised where Python code runs next (SIGINT as Python's own
+``KeyboardInterrupt``, SIGTERM as :class:`Terminated`, a subclass), so the
 clean-up of every ``with`` block runs on the way out: a staged output folder is removed
 and the earlier one stays (:mod:`braintumorai.output_folder`), a temporary file beside
 an output is deleted (:func:`braintumorai.io.atomic_output`). ``main`` then prints one
@@ -31,17 +31,28 @@ def describe(stop: KeyboardInterrupt) -> str:
 
 @contextlib.contextmanager
 def signals_as_exceptions() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; elsewhere
-    Python cannot install handlers and the block runs unchanged)."""
+    """Within the block, the first SIGINT raises ``KeyboardInterrupt`` and the first SIGTERM
+    :class:`Terminated`; signals after it are ignored, so the clean-up runs once and to its
+    end (a second Ctrl-C would otherwise break it off with a traceback). Main thread only;
+    elsewhere Python cannot install handlers and the block runs unchanged. A SIGINT that
+    the parent process ignores (a background job) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopping: list[int] = []
 
-    def terminate(signum, frame):
-        raise Terminated()
+    def stop(signum, frame):
+        if stopping:
+            return
+        stopping.append(signum)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) in (signal.default_int_handler, signal.SIG_DFL):
+            previous[number] = signal.signal(number, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
