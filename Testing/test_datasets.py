@@ -32,7 +32,9 @@ from braintumorai.datasets import (
 from braintumorai.datasets import writers as writers_module
 from braintumorai.errors import InputError
 
-REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-sample"
+from conftest import REAL_SAMPLE as REAL_CASE  # noqa: E402
+
+REAL_SAMPLE = REAL_CASE.parent
 
 
 # --------------------------------------------------------------------------- helpers
@@ -530,5 +532,5 @@ def test_a_file_removed_after_loading_is_a_clear_error(tmp_path):
 def test_the_real_brats2023_sample_is_recognised():
     dataset = load_dataset(REAL_SAMPLE)
     assert dataset.layout == "brats2023"
-    record = dataset.case("BraTS-GLI-00001-000")
+    record = dataset.case(REAL_CASE.name)
     assert record.modalities == ("T1", "T1C", "T2", "FLAIR") and record.label == "glioma"
