@@ -89,7 +89,46 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
             image.SetMetaData(key, reader.GetMetaData(0, key))
         except (RuntimeError, UnicodeDecodeError):
             continue
+    dose = injected_dose_at_scan_start(reader.GetFileNames()[0])
+    if dose is not None:
+        image.SetMetaData(INJECTED_DOSE_KEY, repr(dose))
     return image
+
+
+# Metadata key under which a DICOM PET's decay-corrected injected dose (Bq) is kept.
+INJECTED_DOSE_KEY = "braintumorai|injected_dose_bq"
+
+
+def injected_dose_at_scan_start(dicom_file: str):
+    """Injected dose (Bq) of a PET slice, decay-corrected to the series start when the
+    voxels are (DecayCorrection START), or None when it cannot be told.
+
+    The dose lies in a sequence (0054,0016) that SimpleITK's reader does not expose, so
+    it is read with pydicom (the ``dicom`` extra); without pydicom, pass the dose
+    explicitly (``--pet-dose`` or the study metadata).
+    """
+    try:
+        import pydicom
+    except ImportError:
+        return None
+    try:
+        header = pydicom.dcmread(dicom_file, stop_before_pixels=True)
+        if header.get("Modality") != "PT":
+            return None
+        item = header.RadiopharmaceuticalInformationSequence[0]
+        dose = float(item.RadionuclideTotalDose)
+        if str(header.get("DecayCorrection", "")).upper() == "START":
+            elapsed = _seconds(header.SeriesTime) - _seconds(item.RadiopharmaceuticalStartTime)
+            dose *= 0.5 ** ((elapsed % 86400) / float(item.RadionuclideHalfLife))
+        return dose if np.isfinite(dose) and dose > 0 else None
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OSError):
+        return None
+
+
+def _seconds(dicom_time) -> float:
+    """Seconds since midnight of a DICOM TM value (HHMMSS.frac)."""
+    text = str(dicom_time).strip()
+    return int(text[0:2]) * 3600 + int(text[2:4] or 0) * 60 + float(text[4:] or 0)
 
 
 def dicom_series_tags(folder: PathLike) -> tuple[str, str]:
@@ -139,7 +178,15 @@ def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
         raise InputError(
             f"'{name}' is only {'x'.join(map(str, image.GetSize()))} voxels; give a 3-D volume with at least 2 slices."
         )
+    tags = {}
+    for key in image.GetMetaDataKeys():
+        try:
+            tags[key] = image.GetMetaData(key)
+        except (RuntimeError, UnicodeDecodeError):
+            continue
     image = sitk.Cast(image, sitk.sitkFloat32)
+    for key, value in tags.items():  # Cast drops them; PET SUV needs the DICOM ones
+        image.SetMetaData(key, value)
     array = sitk.GetArrayViewFromImage(image)
     finite = np.isfinite(array)
     if not finite.all():

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from . import geometry
 from .brain_mask import estimate_brain_mask
 from .errors import GeometryError, InputError
-from .io import check_image, read_image
+from .io import INJECTED_DOSE_KEY, check_image, read_image
 from .modalities import MODALITIES, assign_modalities, choose_reference, normalise_modality
 from .model_grid import ModelGrid, to_model
 from .normalization import NormalisationInfo, normalise
@@ -96,7 +96,8 @@ class Study:
 
 
 def pet_metadata(image: sitk.Image) -> dict:
-    """PET units, weight and dose from DICOM tags when the reader kept them."""
+    """PET units, patient weight and injected dose (decay-corrected to the scan start) from
+    the DICOM tags the reader kept (see :func:`braintumorai.io.injected_dose_at_scan_start`)."""
     def tag(key: str) -> Optional[str]:
         return image.GetMetaData(key).strip() if image.HasMetaDataKey(key) else None
 
@@ -111,6 +112,8 @@ def pet_metadata(image: sitk.Image) -> dict:
         metadata["units"] = tag("0054|1001")
     if number("0010|1030"):
         metadata["patient_weight_kg"] = number("0010|1030")
+    if number(INJECTED_DOSE_KEY):
+        metadata["injected_dose_bq"] = number(INJECTED_DOSE_KEY)
     return metadata
 
 
