@@ -39,6 +39,7 @@ from BrainTumorAILib import (  # noqa: E402
     run_classification,
     show_saliency_map,
     volume_node_from_sitk_image,
+    warnings_text,
 )
 
 # The module's stubbed-GUI fixture (BrainTumorAI.py imported on slicer-core).
@@ -222,6 +223,46 @@ def test_no_usable_modality_fails_with_one_sentence_and_adds_nothing(scene, chec
     assert "T1C" in message and "CT" in message
     assert message.endswith(".") and message.count(". ") == 0, message
     assert scene.GetNumberOfNodes() == count
+
+
+@pytest.mark.parametrize("spoil,says", [
+    ("nan", "'t1c node' has 20 NaN or infinite voxels"),
+    ("spacing", "T1C ('t1c node') has a voxel spacing of 4 x 4 x 50 mm"),
+    ("negated", "T1C ('t1c node') is negative throughout the brain"),
+])
+def test_volume_nodes_pass_the_checks_files_pass(scene, checkpoint, phantom, spoil, says):
+    """The Slicer path into the pipeline refuses what the CLI refuses, naming the node,
+    and leaves the node as it was."""
+    node = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c node")
+    voxels = slicer.util.arrayFromVolume(node)
+    if spoil == "nan":
+        voxels.ravel()[:20] = np.nan
+    elif spoil == "negated":
+        voxels *= -1
+    slicer.util.arrayFromVolumeModified(node)
+    if spoil == "spacing":
+        node.SetSpacing(4.0, 4.0, 50.0)
+    before = snapshot(node)
+    flair = volume_node_from_sitk_image(scene, phantom["FLAIR"], "flair")
+    count = scene.GetNumberOfNodes()
+    collected = collect_inputs({"T1C": node, "FLAIR": flair})
+    status = BackgroundTask(run_classification, collected, model=checkpoint, device="cpu").start().wait(120)
+    assert status.state == "failed", status.details
+    message = error_message("Classification", status.error)
+    assert says in message and message.endswith(".") and "\n" not in message, message
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(node), before[0])
+    assert scene.GetNumberOfNodes() == count
+
+
+def test_warnings_reach_the_panel_text(scene, checkpoint, phantom):
+    """A T1 selected as T2: classified, and the doubt is in the status line and the warnings text."""
+    t2 = volume_node_from_sitk_image(scene, phantom["T1"], "mislabelled t2")
+    t1c = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c")
+    result = classify(collect_inputs({"T2": t2, "T1C": t1c}), checkpoint, saliency=None)
+    assert len(result.warnings) == 1
+    assert "1 warning about the input" in result_summary(result)
+    assert warnings_text(result).startswith("Warning: T2 ('mislabelled t2') lacks the bright CSF of a T2")
+    assert warnings_text(classify(collect_inputs({"T1C": t1c}), checkpoint, saliency=None)) == ""
 
 
 def test_cancel_before_the_model_loads_stops_the_task(scene, checkpoint, phantom):
