@@ -37,6 +37,8 @@ _DATATYPES = {
 }
 # Codes whose voxels can be NaN or infinite.
 _FLOAT_CODES = {16, 32, 64, 1792}
+# Codes of one real value per voxel (read here; the others are left to ITK).
+_SCALAR_CODES = {2, 4, 8, 16, 64, 256, 512, 768, 1024, 1280}
 _HEADER_BYTES = 540  # enough for a NIfTI-2 header
 
 
@@ -56,6 +58,8 @@ class StoredVolume:
     offset: int
     expected_bytes: int
     datatype: int
+    slope: float = float("nan")
+    intercept: float = 0.0
 
 
 def parse_nifti_header(header: bytes, name: str) -> Optional[StoredVolume]:
@@ -68,11 +72,13 @@ def parse_nifti_header(header: bytes, name: str) -> Optional[StoredVolume]:
             datatype, bitpix = struct.unpack(endian + "hh", header[70:74])
             dims = struct.unpack(endian + "8h", header[40:56])
             offset = max(352, int(struct.unpack(endian + "f", header[108:112])[0]))
+            slope, intercept = struct.unpack(endian + "ff", header[112:120])
             break
         if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
             datatype, bitpix = struct.unpack(endian + "hh", header[12:16])
             dims = struct.unpack(endian + "8q", header[16:80])
             offset = max(544, int(struct.unpack(endian + "q", header[168:176])[0]))
+            slope, intercept = struct.unpack(endian + "dd", header[176:192])
             break
     else:
         raise InputError(f"'{name}' has no valid NIfTI header; check that the file is a complete NIfTI volume.")
@@ -82,7 +88,8 @@ def parse_nifti_header(header: bytes, name: str) -> Optional[StoredVolume]:
                          "voxel); re-export the volume.")
     shape = tuple(int(d) for d in dims[1:ndim + 1])
     dtype = np.dtype(_DATATYPES.get(datatype, np.uint8)).newbyteorder(endian)
-    return StoredVolume(shape, dtype, offset, offset + int(np.prod(shape)) * bitpix // 8, int(datatype))
+    return StoredVolume(shape, dtype, offset, offset + int(np.prod(shape)) * bitpix // 8, int(datatype),
+                        float(slope), float(intercept))
 
 
 def check_volume_file(path: PathLike, full: bool = True) -> Optional[StoredVolume]:
@@ -102,28 +109,83 @@ def check_volume_file(path: PathLike, full: bool = True) -> Optional[StoredVolum
     path = Path(path)
     if not is_nifti(path):
         return None
-    with open(path, "rb") as stream:
-        start = stream.read(2)
-    compressed = start == _GZIP_MAGIC
     if os.path.getsize(path) == 0:
         raise InputError(f"'{path}' is empty (0 bytes); copy the whole file again.")
+    with open(path, "rb") as stream:
+        compressed = stream.read(2) == _GZIP_MAGIC
     if not full:
         return _check_length(path, compressed)
+    checked = _checked_voxels(path, compressed)
+    return None if checked is None else checked[0]
+
+
+def read_checked_nifti(path: PathLike):
+    """A NIfTI volume read once and checked as stored, or None when ITK must read it.
+
+    The voxels come from the checked bytes (so the file is inflated once, not once here
+    and once by ITK); the geometry comes from ITK's own reading of the header
+    (``ReadImageInformation``), so origin, spacing and direction are exactly what
+    ``SimpleITK.ReadImage`` gives. Scaling (``scl_slope``, ``scl_inter``) is applied as
+    ITK applies it. Files that are not plain 3-D scalar volumes (4-D, vector, complex,
+    header/image pairs) are checked the same way and then left to ITK (None).
+
+    Raises:
+        InputError: the file is cut short, damaged, holds NaN / Inf voxels, or its
+            header cannot be read.
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if os.path.getsize(path) == 0:
+        raise InputError(f"'{path}' is empty (0 bytes); copy the whole file again.")
+    with open(path, "rb") as stream:
+        compressed = stream.read(2) == _GZIP_MAGIC
+    checked = _checked_voxels(path, compressed)
+    if checked is None:
+        return None
+    info, voxels = checked
+    if len(info.shape) != 3 or info.datatype not in _SCALAR_CODES:
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None  # ITK will say what it cannot read
+    if reader.GetDimension() != 3 or tuple(reader.GetSize()) != info.shape or reader.GetNumberOfComponents() != 1:
+        return None
+    array = voxels.reshape(info.shape[::-1])
+    if np.isfinite(info.slope) and info.slope != 0 and (info.slope, info.intercept) != (1.0, 0.0):
+        array = array.astype(np.float64) * info.slope + info.intercept
+    image = sitk.GetImageFromArray(np.asarray(array, array.dtype.newbyteorder("=")))
+    image.SetOrigin(reader.GetOrigin())
+    image.SetSpacing(reader.GetSpacing())
+    image.SetDirection(reader.GetDirection())
+    return image
+
+
+def _checked_voxels(path: Path, compressed: bool):
+    """(header, voxel array as stored) after the full check; None for a header/image pair
+    or bytes without a NIfTI header (ITK then says it cannot read the file)."""
     stored = _inflate(path) if compressed else path.read_bytes()
-    info = parse_nifti_header(stored[:_HEADER_BYTES], str(path))
+    try:
+        info = parse_nifti_header(stored[:_HEADER_BYTES], str(path))
+    except InputError:
+        return None
     if info is None:
         return None
     if len(stored) < info.expected_bytes:
         share = max(0.0, (len(stored) - info.offset) / max(1, info.expected_bytes - info.offset))
         raise InputError(
-            f"'{path}' is cut short: it holds {100 * share:.0f} % of the voxel data its header announces; "
+            f"'{path}' is cut short: it holds {int(1000 * share) / 10:g} % of the voxel data its header announces; "
             "copy or export the whole file again.")
+    count = (info.expected_bytes - info.offset) // info.dtype.itemsize
+    voxels = np.frombuffer(stored, info.dtype, count, info.offset)
     if info.datatype in _FLOAT_CODES:
-        voxels = np.frombuffer(stored, info.dtype, int(np.prod(info.shape)), info.offset)
         bad = int(voxels.size - np.count_nonzero(np.isfinite(voxels)))
         if bad:
             raise InputError(f"'{path}' has {bad} NaN or infinite voxels; fix or re-export the volume before using it.")
-    return info
+    return info, voxels
 
 
 def _inflate(path: Path) -> bytes:

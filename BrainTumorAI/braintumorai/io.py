@@ -11,14 +11,13 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Union
 
 import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
-from .file_integrity import check_volume_file, is_nifti
+from .file_integrity import check_volume_file, is_nifti, read_checked_nifti
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,8 +26,8 @@ def read_image(path: PathLike) -> sitk.Image:
     """Read a volume file, or the DICOM series in a folder, as a checked float32 image.
 
     A NIfTI file is also checked as stored (:mod:`braintumorai.file_integrity`: complete,
-    undamaged, finite), in a thread beside ITK's own read, since ITK's reader hides a
-    truncated file or NaN voxels.
+    undamaged, finite), since ITK's reader hides a truncated file or NaN voxels; its
+    voxels are taken from the checked bytes, its geometry from ITK.
 
     Args:
         path: a NIfTI (.nii, .nii.gz), NRRD, MetaImage file, or a folder holding one
@@ -45,20 +44,16 @@ def read_image(path: PathLike) -> sitk.Image:
     else:
         if not os.access(path, os.R_OK):
             raise InputError(f"The file '{path}' cannot be read (permission denied); check its permissions.")
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # zlib releases the GIL: the stored-data check inflates while ITK reads.
-            stored = pool.submit(check_volume_file, path) if is_nifti(path) else None
+        # NIfTI: read once and checked as stored (ITK's reader hides a cut-short file and NaN).
+        image = read_checked_nifti(path) if is_nifti(path) else None
+        if image is None:
             try:
                 image = sitk.ReadImage(str(path))
             except RuntimeError:
-                image = None
-            if stored is not None and image is not None:
-                stored.result()  # a cut-short or non-finite file that ITK read anyway
-        if image is None:
-            raise InputError(
-                f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume; "
-                "check that the file is complete and in one of these formats."
-            )
+                raise InputError(
+                    f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume; "
+                    "check that the file is complete and in one of these formats."
+                ) from None
     return check_image(image, str(path))
 
 
