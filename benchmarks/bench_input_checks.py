@@ -7,8 +7,9 @@ phantom), the bundled model loaded once. Each repeat runs the whole classify of 
 (read the files, predict with Grad-CAM, write result.json and the five maps) twice, with
 the checks and without them, in alternating order, and prints the median of each stage:
 
-- reading: the NIfTI stored-data check (gzip stream inflated, voxel data complete, finite)
-  beside ITK's read (``braintumorai.file_integrity``);
+- reading: the NIfTI stored-data check (gzip stream inflated, voxel data complete, finite;
+  the voxels then taken from those bytes, ``braintumorai.file_integrity``) instead of
+  ITK's unchecked read;
 - plausibility: geometry and content checks (``braintumorai.plausibility``);
 - writing: every map's stored length checked before its rename, result.json read back,
   the output folder staged, locked and swapped in (``braintumorai.output_folder``).
@@ -38,16 +39,16 @@ def checks_off():
     """The checks replaced by no-ops, for the baseline."""
     from braintumorai import io, plausibility
 
-    saved = (io.check_volume_file, io.verify_written_image, plausibility.geometry_findings,
+    saved = (io.read_checked_nifti, io.verify_written_image, plausibility.geometry_findings,
              plausibility.content_findings)
-    io.check_volume_file = lambda *args, **kwargs: None
+    io.read_checked_nifti = lambda *args, **kwargs: None  # ITK reads the file unchecked
     io.verify_written_image = lambda *args, **kwargs: None
     plausibility.geometry_findings = lambda *args, **kwargs: []
     plausibility.content_findings = lambda *args, **kwargs: []
     try:
         yield
     finally:
-        (io.check_volume_file, io.verify_written_image, plausibility.geometry_findings,
+        (io.read_checked_nifti, io.verify_written_image, plausibility.geometry_findings,
          plausibility.content_findings) = saved
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence, Union
 
@@ -76,15 +77,19 @@ class Study:
             sources = {normalise_modality(m): p for m, p in files.items()}
         else:
             sources = assign_modalities([str(p) for p in files])
-        images, names = {}, {}
+        images, names, paths = {}, {}, {}
         for modality, source in sources.items():
             if isinstance(source, sitk.Image):
                 images[modality], names[modality] = source, f"the {modality} image"
             elif isinstance(source, (str, os.PathLike)):
-                images[modality], names[modality] = read_image(source), str(source)
+                paths[modality] = names[modality] = str(source)
             else:
                 raise InputError(f"The {modality} input is a {type(source).__name__}; give a file path or a "
                                  "SimpleITK.Image.")
+        # Files are read side by side: inflating, checking and ITK's reading release the GIL.
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(paths)))) as pool:
+            images.update(zip(paths, pool.map(read_image, paths.values())))
+        images = {m: images[m] for m in sources}
         found = {m: pet_metadata(images[m]) for m in images if m == "PET"}
         for modality, extra in (metadata or {}).items():
             found.setdefault(normalise_modality(modality), {}).update(extra)
