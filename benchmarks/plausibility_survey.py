@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "BrainTumorAI"))
 DEFAULT_REAL = os.path.join(os.path.dirname(ROOT), "shared", "data", "real-sample", "BraTS-GLI-00001-000")
 SPACINGS = (1.0, 1.5, 2.0, 3.0)
 FEATURES = ("p50", "tail_ratio", "negative_share", "air_share", "bone_share", "outside_median",
-            "neighbour_correlation", "field_correlation", "distinct_values")
+            "field_correlation", "distinct_values")
 
 
 def survey_study(study) -> dict:
