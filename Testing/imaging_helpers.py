@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -69,3 +71,25 @@ def weighted_centroid(image: sitk.Image, threshold: float) -> np.ndarray:
 def centroid_in_voxels(image: sitk.Image, point_lps) -> np.ndarray:
     """``point_lps`` as a continuous voxel index of ``image``."""
     return np.asarray(image.TransformPhysicalPointToContinuousIndex([float(p) for p in point_lps]))
+
+
+def write_dicom_series(folder, count: int = 4, step_mm: float = 5.0, edit=None):
+    """A DICOM series of ``count`` slices made from pydicom's CT_small test file, ``step_mm``
+    apart, in ``folder`` (created); ``edit(slice, index)`` changes each slice before it is
+    saved. Returns the source dataset. Needs pydicom."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    folder.mkdir()
+    for index in range(count):
+        slice_ = copy.deepcopy(source)
+        slice_.SOPInstanceUID = f"{source.SOPInstanceUID}.{index}"
+        slice_.InstanceNumber = index + 1
+        position = [float(v) for v in source.ImagePositionPatient]
+        slice_.ImagePositionPatient = [position[0], position[1], position[2] + step_mm * index]
+        slice_.SliceLocation = position[2] + step_mm * index
+        if edit is not None:
+            edit(slice_, index)
+        slice_.save_as(folder / f"slice{index}.dcm")
+    return source

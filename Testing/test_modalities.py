@@ -160,29 +160,21 @@ def test_every_vocabulary_entry_is_exercised():
 
 
 def test_dicom_folder_is_read_by_series_description_and_contrast_tag(tmp_path):
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.data import get_testdata_file
-
+    pytest.importorskip("pydicom")
     from braintumorai.modalities import dicom_series_reading
 
+    from imaging_helpers import write_dicom_series
+
     def series(folder_name, description, agent=None):
-        source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-        folder = tmp_path / folder_name
-        folder.mkdir()
-        for index in range(3):
-            slice_ = source.copy()
-            slice_.SOPInstanceUID = f"{source.SOPInstanceUID}.{index}"
-            slice_.InstanceNumber = index + 1
-            position = [float(v) for v in source.ImagePositionPatient]
-            slice_.ImagePositionPatient = [position[0], position[1], position[2] + 5.0 * index]
-            slice_.Modality = "MR"
-            slice_.SeriesDescription = description
+        def tags(slice_, index):
+            slice_.Modality, slice_.SeriesDescription = "MR", description
             if agent is not None:
                 slice_.ContrastBolusAgent = agent
             elif "ContrastBolusAgent" in slice_:
                 del slice_.ContrastBolusAgent
-            slice_.save_as(folder / f"slice{index}.dcm")
-        return str(folder)
+
+        write_dicom_series(tmp_path / folder_name, count=3, edit=tags)
+        return str(tmp_path / folder_name)
 
     assert dicom_series_reading(series("series3", "AX_T1_MPRAGE_POST")).modality == "T1C"
     assert dicom_series_reading(series("series4", "AX T1 SE")).modality == "T1"
