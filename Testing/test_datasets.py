@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
-import types
 from pathlib import Path
 
 import numpy as np

@@ -82,7 +82,7 @@ class Classifier:
 
     def predict(
         self,
-        study: Union[Study, Mapping[str, Union[str, "SimpleITK.Image"]], Sequence[str]],
+        study: Union[Study, Mapping[str, object], Sequence[str]],
         saliency: Optional[str] = "gradcam",
         target_class: Optional[str] = None,
         reference: Optional[str] = None,
