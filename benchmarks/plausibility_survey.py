@@ -64,7 +64,7 @@ def generate(count: int, first_seed: int, out: str) -> None:
             seed = first_seed + index
             label = CLASSES[index % len(CLASSES)]
             spacing = SPACINGS[(index // len(CLASSES)) % len(SPACINGS)]
-            follow_up = label != "no_tumor" and index % 6 == 5
+            follow_up = label != "no_tumor" and (index // len(CLASSES)) % 6 == 5  # one round in six
             if follow_up:
                 patient = generate_patient(seed, n_visits=3, label=label)
                 case = patient.case(2, spacing=spacing)
