@@ -129,6 +129,24 @@ def test_json_is_never_half_written_over_an_earlier_file(small_disk):
     assert json.loads(path.read_text()) == {"earlier": True}
 
 
+def test_a_map_cut_short_by_a_full_disk_never_replaces_the_earlier_file(small_disk):
+    """ITK reports a full disk on the console and raises nothing: only the check of the
+    written file keeps a cut-short map from being renamed over the earlier one."""
+    import numpy as np
+
+    from braintumorai.io import write_image_atomic
+
+    path = small_disk / "saliency_fused.nii.gz"
+    write_image_atomic(sitk.GetImageFromArray(np.ones((8, 8, 8), np.float32)), path)
+    earlier = path.read_bytes()
+    noise = sitk.GetImageFromArray(np.random.default_rng(0).random((40, 60, 60)).astype(np.float32))  # ~0.5 MB
+    _fill(small_disk, 64 * 1024)
+    with pytest.raises(InputError, match="saliency_fused.nii.gz"):
+        write_image_atomic(noise, path)
+    assert path.read_bytes() == earlier
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "saliency_fused.nii.gz"]  # no temporary
+
+
 def test_result_json_reaches_its_name_by_one_rename_of_a_complete_file(tmp_path, monkeypatch):
     renames = []
     real_replace = os.replace
