@@ -87,3 +87,15 @@ def test_a_written_map_is_verified_by_its_stored_length(tmp_path):
     path.write_bytes(data[:-20])
     with pytest.raises(Exception, match="was not written completely"):
         check_volume_file(path, full=False)
+
+
+def test_nan_in_a_nifti_that_itk_reads_itself_is_found_as_stored(tmp_path):
+    """A one-frame 4-D NIfTI goes to ITK's reader (which turns NaN into 0): the NaN must be
+    found in the stored data before that."""
+    data = np.random.default_rng(1).random((9, 10, 11, 1)).astype(np.float32)
+    data[2, 3, 4, 0] = np.nan
+    path = tmp_path / "one-frame-t1c.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+    assert not np.isnan(sitk.GetArrayFromImage(sitk.ReadImage(str(path)))).any()  # what ITK alone gives
+    with pytest.raises(InputError, match="one-frame-t1c.nii.gz' has 1 NaN or infinite voxels"):
+        read_image(path)
