@@ -201,6 +201,8 @@ CASES = [
          says=("f' is a file; choose another folder",)),
     Case("--out holds other files", lambda i, g: (i / "mine").mkdir() or (i / "mine" / "notes.txt").write_text("x")
          and [*copy(g, i, "T1C"), "--out", str(i / "mine")], says=("mine' already holds files",)),
+    Case("--out is the current folder", lambda i, g: [*copy(g, i, "T1C"), "--out", "."],
+         says=("'--out .' is the current folder",)),
     Case("--out in a place that cannot be written", lambda i, g: [*copy(g, i, "T1C"), "--out", "/proc/braintumorai/out"],
          says=("--out /proc/braintumorai/out' cannot be",)),
     # --- the other commands

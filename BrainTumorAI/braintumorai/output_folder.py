@@ -85,10 +85,13 @@ def output_folder(out: PathLike, option: Optional[str] = "--out", command: str =
         InputError: ``out`` is a file or holds foreign files, cannot be written, or is in
             use by another run.
     """
-    out = Path(out)
-    where = _describe(out, option)
+    where = _describe(Path(out), option)
+    out = Path(os.path.abspath(out))  # "." and "results/" name a folder too
+    if out == Path.cwd() or out in Path.cwd().parents:
+        raise InputError(f"{where} is the current folder or holds it, and a run replaces the whole folder; "
+                         "give a folder for the results inside it.")
     check_replaceable(out, option)
-    parent = out.absolute().parent
+    parent = out.parent
     blocker = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise InputError(f"{where} cannot be created because '{blocker}' is a file; choose another folder.")
@@ -108,7 +111,7 @@ def output_folder(out: PathLike, option: Optional[str] = "--out", command: str =
             (staging / MARKER).write_text(json.dumps({"written_by": command, "time": time.time()}) + "\n")
             check_replaceable(out, option)  # nothing foreign appeared meanwhile
             with _signals_deferred():
-                _swap_in(staging, out, where)
+                _swap_in(staging, out)
         except OSError as error:
             raise InputError(f"Could not write {where} ({error.strerror or error}); check that it is writable and "
                              "has space.") from None
@@ -116,7 +119,7 @@ def output_folder(out: PathLike, option: Optional[str] = "--out", command: str =
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _swap_in(staging: Path, out: Path, where: str) -> None:
+def _swap_in(staging: Path, out: Path) -> None:
     """Rename ``out`` aside, ``staging`` into its place, then remove the old folder."""
     old = None
     if out.exists():
