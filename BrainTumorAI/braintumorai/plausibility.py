@@ -36,7 +36,7 @@ from .modalities import MRI_MODALITIES
 # 7 mm (thick clinical slices); anything outside is a wrong header.
 SPACING_RANGE_MM = (0.2, 8.0)
 # An adult brain is 140 x 170 x 120 mm; a field narrower than this along any axis
-# holds a slab of it at most (phantoms: >= 180 mm; the real sample 240 x 240 x 155 mm).
+# holds a slab of it at most (phantoms: >= 141 mm; the real sample 240 x 240 x 155 mm).
 MIN_FIELD_OF_VIEW_MM = 60.0
 # Larger than a head and neck: a body scan (warning: crop it to the head).
 MAX_FIELD_OF_VIEW_MM = 500.0
@@ -46,7 +46,7 @@ MAX_FIELD_OF_VIEW_MM = 500.0
 # an image of a head is smooth at the voxel scale (its content against the background),
 # noise is not (phantoms 0.88-0.99 at 1-3 mm, the real sample 0.96-0.99; white noise about
 # 0). Below: refused as not an image of a brain. (Inside the brain alone the figure is too
-# low for a uniform CT at 3 mm, 0.26, to separate noise.)
+# low for a uniform CT at 3 mm, down to 0.26, to separate noise.)
 MIN_NEIGHBOUR_CORRELATION = 0.5
 # A label map or a mask has a handful of values; an MRI, CT or PET has hundreds.
 MIN_DISTINCT_VALUES = 16
