@@ -14,9 +14,9 @@ block checks, before any compute, that the folder can be written (the staging fo
 made there) and takes a lock beside it (``.NAME.lock``), so a second run into the same
 folder is told that it is in use instead of mixing its files with the first one's.
 
-Only a folder this package wrote (it holds ``.braintumorai-output``, or a
-``result.json`` of an earlier version), an empty folder, or none is replaced: a folder
-holding other files is refused, never deleted.
+Only a folder this package wrote (it holds ``.braintumorai-output``, or the
+``result.json`` of an earlier version's classify or demo), an empty folder, or none is
+replaced: a folder holding other files is refused, never deleted.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ PathLike = Union[str, os.PathLike]
 
 # Written into every output folder: what made it, so a later run may replace it.
 MARKER = ".braintumorai-output"
-# What an output folder of an earlier version (without the marker) holds.
-_EARLIER_RESULT = "result.json"
+# What an output folder of an earlier version (without the marker) holds: classify's
+# result.json, or the demo's classification/result.json.
+_EARLIER_RESULTS = ("result.json", os.path.join("classification", "result.json"))
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def check_replaceable(out: Path, option: Optional[str] = None) -> None:
             entries = {entry.name for entry in os.scandir(out)}
         except OSError as error:
             raise InputError(f"{where} cannot be read ({error.strerror}); check its permissions.") from None
-        if entries and MARKER not in entries and _EARLIER_RESULT not in entries:
+        earlier = MARKER in entries or any((out / name).is_file() for name in _EARLIER_RESULTS)
+        if entries and not earlier:
             raise InputError(
                 f"{where} already holds files that are not a BrainTumorAI result, and a run replaces the whole "
                 "folder; give a new or empty folder.")
