@@ -33,9 +33,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..modalities import MODALITIES
+from ..survival.visit_features import TREATMENTS
 from .tumours import TUMOUR_CLASSES
-
-TREATMENTS: tuple[str, ...] = ("surgery", "radiotherapy", "chemotherapy")
 
 # Per type: Gompertz growth rate (1/day), capacity (mL), kill rates (1/day) of RT and chemo,
 # treatment probabilities, risk offset, age (mean, sd).
