@@ -22,8 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from braintumorai.prognosis import band_setting
-from braintumorai.survival.band import ensemble_band
+from braintumorai.survival.band import band_setting, ensemble_band
 from braintumorai.survival.curves import curves_from_hazards
 from braintumorai.survival.time_grid import TimeGrid
 from braintumorai.synthetic.longitudinal import survival_probability
@@ -58,11 +57,14 @@ def gru_predictions(name, model, spec, grid: TimeGrid, band: dict, seqs: CohortS
     hazards = member_hazards(model, view)  # (M, N, K, J)
     last = np.zeros(len(seen), int) if first_visit_only else seen.lengths - 1
     chosen = hazards[:, np.arange(len(seen)), last]  # (M, N, J)
-    setting = band_setting(band, images and spec.image_dim > 0, compartments and spec.compartments)
-    curves = curves_from_hazards(grid, chosen, landmark, setting)
+    settings = [band_setting(band, images and spec.image_dim > 0, compartments and spec.compartments, k + 1)
+                for k in last]
+    q = np.array([s["q"] for s in settings])
+    s0 = settings[0]["s0"]
+    curves = curves_from_hazards(grid, chosen, landmark, {"q": q[:, None], "s0": s0})
     at = grid.survival_at(curves.hazards, [landmark + YEAR], landmark)[:, 0]
     members_12 = grid.survival_at(chosen, [landmark + YEAR], landmark)[..., 0]
-    lower_12, upper_12 = ensemble_band(at, members_12, setting["q"], setting["s0"])
+    lower_12, upper_12 = ensemble_band(at, members_12, q, s0)
     return Judged(name, curves.risk, grid.survival_at(curves.hazards, landmark + times, landmark), at,
                   curves.median_days, lower_12, upper_12)
 

@@ -31,7 +31,7 @@ from .errors import InputError, ModelError
 from .pipeline import Classifier, ProgressCallback, check_device, default_device
 from .results import SurvivalPrediction
 from .study import Study
-from .survival.band import UNFITTED
+from .survival.band import UNFITTED, band_setting
 from .survival.compartments import compartment_volumes
 from .survival.curves import curves_from_hazards
 from .survival.time_grid import TimeGrid
@@ -57,18 +57,6 @@ class PrognosisVisit:
     segmentation: Any = None
     treatments: Sequence[str] = ()
     name: str = ""
-
-
-def band_setting(band: Mapping, images: bool, compartments: bool) -> dict:
-    """``{"q", "s0"}`` of the card's band for what a prediction was made from: its ``q`` may be
-    one number or one per input kind (``images+segmentation``, ``images``, ``segmentation``,
-    ``covariates``)."""
-    q = band.get("q", UNFITTED["q"])
-    if isinstance(q, Mapping):
-        kind = ("images+segmentation" if images and compartments else "images" if images else
-                "segmentation" if compartments else "covariates")
-        q = q.get(kind, max(q.values()))
-    return {"q": float(q), "s0": float(band.get("s0", UNFITTED["s0"]))}
 
 
 class Prognosticator:
@@ -146,7 +134,7 @@ class Prognosticator:
         for k, visit in enumerate(data):
             seen = data[: k + 1]
             band = band_setting(self.band, any(v.embedding is not None for v in seen),
-                                any(v.compartments is not None for v in seen))
+                                any(v.compartments is not None for v in seen), len(seen))
             curves = curves_from_hazards(self.grid, hazards[:, k], visit.day, band)
             per_visit.append(_curve_dict(visit.day, curves))
         timings["prognosis_s"] = time.perf_counter() - tick

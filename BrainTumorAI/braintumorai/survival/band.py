@@ -14,9 +14,37 @@ where the curve is 1, and contains the curve.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
 UNFITTED = {"q": 1.645, "s0": 0.0}
+# How many visits a prediction has seen, in the groups the band is fitted for.
+VISIT_GROUPS = ("1", "2", "3", "4+")
+
+
+def input_kind(images: bool, compartments: bool) -> str:
+    """What a prediction was made from: ``images+segmentation``, ``images``, ``segmentation``
+    or ``covariates``."""
+    return ("images+segmentation" if images and compartments else "images" if images else
+            "segmentation" if compartments else "covariates")
+
+
+def visit_group(visits: int) -> str:
+    return VISIT_GROUPS[min(max(int(visits), 1), len(VISIT_GROUPS)) - 1]
+
+
+def band_setting(band: Mapping, images: bool, compartments: bool, visits: int) -> dict:
+    """``{"q", "s0"}`` from a card's band for a prediction made from ``visits`` visits of this
+    input kind. A fitted band holds ``q`` per input kind and visit group (the band narrows as
+    visits tell more about the patient); an unfitted one a single number."""
+    q = band.get("q", UNFITTED["q"])
+    if isinstance(q, Mapping):
+        by_group = q.get(input_kind(images, compartments))
+        if by_group is None:  # a kind the band was not fitted for: the widest fitted one
+            by_group = max(q.values(), key=lambda groups: max(groups.values()))
+        q = by_group.get(visit_group(visits), max(by_group.values()))
+    return {"q": float(q), "s0": float(band.get("s0", UNFITTED["s0"]))}
 
 
 def cloglog(survival) -> np.ndarray:
@@ -30,10 +58,11 @@ def member_spread(member_curves) -> np.ndarray:
     return cloglog(member_curves).std(axis=0)
 
 
-def ensemble_band(curve, member_curves, q: float, s0: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(lower, upper)`` around ``curve (..., T)`` from ``member_curves (M, ..., T)``."""
+def ensemble_band(curve, member_curves, q, s0) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` around ``curve (..., T)`` from ``member_curves (M, ..., T)``; ``q`` and
+    ``s0`` are numbers or arrays that broadcast against ``curve`` (one per patient: ``(N, 1)``)."""
     curve = np.asarray(curve, float)
-    width = q * (member_spread(member_curves) + s0)
+    width = np.asarray(q, float) * (member_spread(member_curves) + np.asarray(s0, float))
     centre = cloglog(curve)
     lower = np.exp(-np.exp(centre + width))
     upper = np.exp(-np.exp(centre - width))
