@@ -103,3 +103,16 @@ def test_band_widens_with_disagreement_and_is_one_where_certain():
     assert np.all(lower[1:] < curve[1:]) and np.all(upper[1:] > curve[1:])
     wider_lower, wider_upper = ensemble_band(curve, spread, q=1.645, s0=0.3)
     assert np.all(wider_lower[1:] < lower[1:]) and np.all(wider_upper[1:] > upper[1:])
+
+
+def test_band_setting_picks_the_input_kind_and_visit_group():
+    from braintumorai.survival.band import band_setting
+
+    band = {"q": {"images+segmentation": {"1": 3.0, "2": 2.5, "3": 2.0, "4+": 1.5},
+                  "covariates": {"1": 9.0, "2": 8.0, "3": 7.0, "4+": 6.0}}, "s0": 0.2}
+    assert band_setting(band, True, True, 1) == {"q": 3.0, "s0": 0.2}
+    assert band_setting(band, True, True, 7)["q"] == 1.5
+    assert band_setting(band, False, False, 2)["q"] == 8.0
+    assert band_setting(band, True, False, 3)["q"] == 7.0  # a kind not fitted: the widest fitted kind
+    assert band_setting({"q": {"images": 2.0}, "s0": 0.1}, True, False, 4)["q"] == 2.0
+    assert band_setting({}, True, True, 1) == {"q": 1.645, "s0": 0.0}

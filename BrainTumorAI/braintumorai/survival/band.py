@@ -37,12 +37,14 @@ def visit_group(visits: int) -> str:
 def band_setting(band: Mapping, images: bool, compartments: bool, visits: int) -> dict:
     """``{"q", "s0"}`` from a card's band for a prediction made from ``visits`` visits of this
     input kind. A fitted band holds ``q`` per input kind and visit group (the band narrows as
-    visits tell more about the patient); an unfitted one a single number."""
+    visits tell more about the patient), or one per kind; an unfitted one a single number."""
     q = band.get("q", UNFITTED["q"])
     if isinstance(q, Mapping):
-        by_group = q.get(input_kind(images, compartments))
+        groups = {kind: value if isinstance(value, Mapping) else {g: value for g in VISIT_GROUPS}
+                  for kind, value in q.items()}
+        by_group = groups.get(input_kind(images, compartments))
         if by_group is None:  # a kind the band was not fitted for: the widest fitted one
-            by_group = max(q.values(), key=lambda groups: max(groups.values()))
+            by_group = max(groups.values(), key=lambda values: max(values.values()))
         q = by_group.get(visit_group(visits), max(by_group.values()))
     return {"q": float(q), "s0": float(band.get("s0", UNFITTED["s0"]))}
 
