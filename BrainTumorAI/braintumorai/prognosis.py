@@ -94,7 +94,8 @@ class Prognosticator:
             if not image_model:
                 raise ModelError(f"Prognosis model {card.get('name')!r} reads images but its card names no "
                                  "classifier; restore the original card.")
-            classifier = Classifier.load(classifier or image_model["name"], device=device)
+            # The classifier as training named it: a registry name, or the checkpoint path it was given as.
+            classifier = Classifier.load(classifier or image_model.get("source") or image_model["name"], device=device)
         if spec.image_dim:
             installed = classifier.card.get("sha256")
             if image_model and installed != image_model.get("sha256"):
