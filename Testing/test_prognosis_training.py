@@ -117,7 +117,7 @@ def test_fit_and_evaluate_on_a_cohort_read_by_the_dataset_loader(tmp_path):
 
     classifier, _ = tiny_models(tmp_path)
     cohort = tmp_path / "cohort"
-    assert cli(["cohort", "--out", str(cohort), "--patients", "16", "--seed", "9", "--modalities", "T1C", "FLAIR",
+    assert cli(["cohort", "--out", str(cohort), "--patients", "24", "--seed", "9", "--modalities", "T1C", "FLAIR",
                 "--spacing", "4"]) == 0
     config = {"name": "dataset-prognosis", "classifier": str(classifier),
               "time_grid": {"horizon_months": 60, "intervals": 30},
