@@ -21,7 +21,10 @@ def tiny_models(folder: Path) -> tuple[Path, Path]:
     classifier = ModalityAttentionNet(("HGG", "LGG"), ("T1C", "FLAIR"), embed_dim=8)
     classifier_card = save_checkpoint(classifier, folder / "tiny-classifier",
                                       {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [32, 36, 32]})
-    spec = FeatureSpec(image_dim=16, image_mean=[0.0] * 16, image_std=[1.0] * 16, compartments=True)
+    # Four principal components of the 16-number embedding and the log class probabilities.
+    components = torch.eye(16)[:4].tolist()
+    spec = FeatureSpec(image_dim=16, image_mean=[0.0] * 16, image_std=[1.0] * 16, image_components=components,
+                       class_names=["HGG", "LGG"], compartments=True)
     prognosis = PrognosisGRU(spec.size, GRID.n_intervals, hidden=8, members=3)
     save_checkpoint(prognosis, folder / "tiny-prognosis", {
         "time_grid_days": list(GRID.edges), "features": spec.to_dict(),

@@ -101,8 +101,10 @@ def fit_cohort(args, config: dict) -> int:
     train, calibration = CachedCohort.open(folders["train"]), CachedCohort.open(folders["calibration"])
     grid_config = config["time_grid"]
     grid = TimeGrid.uniform(grid_config["horizon_months"] * DAYS_PER_MONTH, grid_config["intervals"])
-    mean, std = image_statistics(train)
-    spec = FeatureSpec(image_dim=len(mean), image_mean=mean, image_std=std, compartments=True)
+    features = config.get("features", {})
+    mean, std, components = image_statistics(train, int(features.get("image_components", 0)))
+    spec = FeatureSpec(image_dim=len(mean), image_mean=mean, image_std=std, image_components=components,
+                       class_names=train.classes if features.get("class_probabilities") else [], compartments=True)
     settings = FitSettings.from_dict({**config.get("fit", {}), "seed": config["seed"]})
     log(f"training {settings.members} GRUs on {len(train.patients)} patients ({spec.size} features per visit)")
     start = time.time()

@@ -137,15 +137,16 @@ def build_dataset_cache(folder: os.PathLike, patients: dict, model: Optional[str
     return _build(Path(folder), key, _dataset_patient, jobs, ("as given",), model, workers, log)
 
 
-def _classifier_identity(model: Optional[str]) -> dict:
+def _classifier_card(model: Optional[str]) -> dict:
     from braintumorai.checkpoints import read_card, resolve_model
 
-    card = read_card(resolve_model(model))
-    return {k: card.get(k) for k in ("name", "version", "sha256")}
+    return read_card(resolve_model(model))
 
 
 def _build(folder: Path, key: dict, worker, jobs: list, subsets: Sequence[str], model, workers: int, log) -> Path:
-    key = json.loads(json.dumps({**key, "classifier": _classifier_identity(model), "subsets": list(subsets)}))
+    card = _classifier_card(model)
+    key = json.loads(json.dumps({**key, "classifier": {k: card.get(k) for k in ("name", "version", "sha256")},
+                                 "subsets": list(subsets)}))
     meta_path = folder / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder
@@ -164,7 +165,8 @@ def _build(folder: Path, key: dict, worker, jobs: list, subsets: Sequence[str], 
                 log(f"  cache {folder.name}: {done}/{len(jobs)} patients, {len(rows)} visits "
                     f"({rate * 60:.0f} patients/min, about {(len(jobs) - done) / rate / 60:.0f} min left)")
     _save(folder, patients, rows, len(subsets))
-    meta = {"key": key, "subsets": list(subsets), "modalities": list(MODALITIES), "compartments": list(COMPARTMENTS),
+    meta = {"key": key, "subsets": list(subsets), "classes": list(card["classes"]), "modalities": list(MODALITIES),
+            "compartments": list(COMPARTMENTS),
             "treatments": list(TREATMENTS), "seconds": round(time.time() - start, 1)}
     meta_path.write_text(json.dumps(meta, indent=1))
     return folder

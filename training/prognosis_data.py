@@ -41,6 +41,11 @@ class CachedCohort:
     def subsets(self) -> list[str]:
         return list(self.meta["subsets"])
 
+    @property
+    def classes(self) -> list[str]:
+        """The classifier's classes (order of ``probabilities``); empty without images."""
+        return list(self.meta.get("classes", []))
+
     def rows_of(self, patient: int) -> np.ndarray:
         return np.flatnonzero(self.visits["patient"] == patient)
 
@@ -50,10 +55,13 @@ class CachedCohort:
         for row in self.rows_of(patient):
             vector = self.visits["embeddings"][row, subset]
             comp = self.visits["compartments"][row]
+            imaged = images and vector.size > 0 and np.all(np.isfinite(vector))
             out.append(VisitData(
                 day=float(self.visits["day"][row]),
                 treatments=tuple(t for t, given in zip(TREATMENTS, self.visits["treatments"][row]) if given),
-                embedding=vector if images and np.all(np.isfinite(vector)) else None,
+                embedding=vector if imaged else None,
+                probabilities=dict(zip(self.classes, self.visits["probabilities"][row, subset].tolist()))
+                if imaged else None,
                 compartments=dict(zip(COMPARTMENTS, comp.tolist())) if compartments and np.all(np.isfinite(comp))
                 else None))
         return out
@@ -68,11 +76,19 @@ class CachedCohort:
                 np.array([bool(p["event"]) for p in self.patients]))
 
 
-def image_statistics(cohort: CachedCohort) -> tuple[list, list]:
-    """Mean and standard deviation of the embeddings over every visit and subset (training set)."""
+def image_statistics(cohort: CachedCohort, components: int = 0) -> tuple[list, list, list]:
+    """Mean and standard deviation of the embeddings over every visit and subset of the
+    training set, and their first ``components`` principal directions (rows, scaled to unit
+    variance), if asked."""
     vectors = cohort.visits["embeddings"].reshape(-1, cohort.visits["embeddings"].shape[-1])
     vectors = vectors[np.all(np.isfinite(vectors), axis=1)]
-    return vectors.mean(0).tolist(), np.maximum(vectors.std(0), 1e-3).tolist()
+    mean, std = vectors.mean(0), np.maximum(vectors.std(0), 1e-3)
+    rows = []
+    if components:
+        _, values, directions = np.linalg.svd((vectors - mean) / std, full_matrices=False)
+        # Scaled so each component has unit variance over the training visits.
+        rows = (directions[:components] / (values[:components, None] / np.sqrt(len(vectors)))).tolist()
+    return mean.tolist(), std.tolist(), rows
 
 
 @dataclass

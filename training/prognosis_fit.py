@@ -49,7 +49,7 @@ def sequence_loss(logits: torch.Tensor, survived: torch.Tensor, failed: torch.Te
     """Likelihood loss of logits ``(B, K, J)``; visit ``k`` of patient ``b`` weighs
     ``1 / lengths[b]`` (padding 0)."""
     k = logits.shape[1]
-    weight = (torch.arange(k)[None, :] < lengths[:, None]).float() / lengths[:, None].float()
+    weight = (torch.arange(k)[None, :] < lengths[:, None]).float() / lengths[:, None].clamp_min(1).float()
     return discrete_time_nll(logits.reshape(-1, logits.shape[-1]), survived.reshape(-1, logits.shape[-1]),
                              failed.reshape(-1, logits.shape[-1]), weight.reshape(-1))
 

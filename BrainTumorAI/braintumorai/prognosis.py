@@ -191,7 +191,8 @@ class Prognosticator:
                 else:
                     warnings.append(f"This prognosis model reads no segmentation; that of the {visit.name} was not used.")
             data.append(VisitData(day=visit.day, treatments=tuple(visit.treatments),
-                                  embedding=None if result is None else result.vector, compartments=compartments))
+                                  embedding=None if result is None else result.vector, compartments=compartments,
+                                  probabilities=None if result is None else result.probabilities))
             modalities.append([] if result is None else list(result.modalities))
         return data, modalities
 

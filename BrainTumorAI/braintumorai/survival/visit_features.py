@@ -47,6 +47,8 @@ class VisitData:
         day: days since the first visit (0 for the first).
         treatments: treatments received by this visit (subset of ``TREATMENTS``).
         embedding: the classifier's study embedding, or None for a visit without images.
+        probabilities: the classifier's class probabilities of the same study (read when the
+            spec names ``class_names``).
         compartments: ``{core_ml, oedema_ml, enhancing_ml}`` or None without a segmentation.
     """
 
@@ -54,6 +56,7 @@ class VisitData:
     treatments: tuple[str, ...] = ()
     embedding: Optional[np.ndarray] = None
     compartments: Optional[Mapping[str, float]] = None
+    probabilities: Optional[Mapping[str, float]] = None
 
 
 @dataclass
@@ -63,6 +66,8 @@ class FeatureSpec:
     image_dim: int = 0
     image_mean: list = field(default_factory=list)
     image_std: list = field(default_factory=list)
+    image_components: list = field(default_factory=list)
+    class_names: list = field(default_factory=list)
     compartments: bool = False
     covariates: list = field(default_factory=lambda: [dict(c) for c in CLINICAL_COVARIATES])
 
@@ -71,7 +76,8 @@ class FeatureSpec:
         """One name per vector entry, in order."""
         names = []
         if self.image_dim:
-            names += [f"image_{i}" for i in range(self.image_dim)] + ["image_present"]
+            names += [f"image_{i}" for i in range(len(self.image_components) or self.image_dim)]
+            names += [f"image_log_p_{c}" for c in self.class_names] + ["image_present"]
         if self.compartments:
             names += [f"log1p_{c}" for c in COMPARTMENTS] + ["segmentation_present"]
         names += ["years_since_first_visit", "log_gap_days"] + [f"treatment_{t}" for t in TREATMENTS]
@@ -105,8 +111,8 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "FeatureSpec":
-        return cls(**{k: data[k] for k in ("image_dim", "image_mean", "image_std", "compartments", "covariates")
-                      if k in data})
+        keys = ("image_dim", "image_mean", "image_std", "image_components", "class_names", "compartments", "covariates")
+        return cls(**{k: data[k] for k in keys if k in data})
 
 
 def covariate_vector(spec: FeatureSpec, values: Optional[Mapping]) -> np.ndarray:
@@ -135,6 +141,27 @@ def covariate_vector(spec: FeatureSpec, values: Optional[Mapping]) -> np.ndarray
     return np.asarray(out, np.float32)
 
 
+def image_part(spec: FeatureSpec, visit: VisitData) -> list[float]:
+    """The image entries of a visit's vector: the standardised embedding (or its principal
+    components when the spec has them), the log class probabilities, the presence flag."""
+    size = len(spec.image_components) or spec.image_dim
+    if visit.embedding is None:
+        return [0.0] * (size + len(spec.class_names) + 1)
+    vector = np.asarray(visit.embedding, np.float32)
+    if vector.shape != (spec.image_dim,):
+        raise InputError(f"An image embedding of shape {vector.shape} does not fit this model "
+                         f"({spec.image_dim} values); use the classifier it was trained with.")
+    standardised = (vector - np.asarray(spec.image_mean, np.float32)) / np.maximum(np.asarray(spec.image_std, np.float32), 1e-6)
+    if spec.image_components:
+        standardised = np.asarray(spec.image_components, np.float32) @ standardised
+    out = list(standardised)
+    if spec.class_names:
+        if visit.probabilities is None:
+            raise InputError("This prognosis model reads the classifier's class probabilities; give them with the embedding.")
+        out += [math.log(max(float(visit.probabilities[c]), 1e-4)) for c in spec.class_names]
+    return out + [1.0]
+
+
 def visit_matrix(spec: FeatureSpec, visits: Sequence[VisitData], clinical: Optional[Mapping] = None) -> np.ndarray:
     """``(K, F)`` float32: one row per visit, visits in the order given (sorted by day)."""
     static = covariate_vector(spec, clinical)
@@ -142,15 +169,7 @@ def visit_matrix(spec: FeatureSpec, visits: Sequence[VisitData], clinical: Optio
     for visit in visits:
         row = []
         if spec.image_dim:
-            if visit.embedding is None:
-                row += [0.0] * spec.image_dim + [0.0]
-            else:
-                vector = np.asarray(visit.embedding, np.float32)
-                if vector.shape != (spec.image_dim,):
-                    raise InputError(f"An image embedding of shape {vector.shape} does not fit this model "
-                                     f"({spec.image_dim} values); use the classifier it was trained with.")
-                mean, std = np.asarray(spec.image_mean, np.float32), np.asarray(spec.image_std, np.float32)
-                row += list((vector - mean) / np.maximum(std, 1e-6)) + [1.0]
+            row += image_part(spec, visit)
         if spec.compartments:
             if visit.compartments is None:
                 row += [0.0] * len(COMPARTMENTS) + [0.0]
