@@ -31,14 +31,13 @@ DEFAULT_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeGrey", "vtkMRMLColorTableNodeLab
 # --------------------------------------------------------------------------- colours
 
 def heat_rgba(fraction: float) -> tuple[float, float, float, float]:
-    """Colour of a saliency level in [0, 1]: black-red-yellow-white ramp whose
-    opacity rises over the lowest fifth, so weak saliency does not hide anatomy."""
+    """Colour of a saliency level in [0, 1]: the report's black-red-yellow ramp
+    (``braintumorai.report.figures.heat_rgb``), whose opacity rises over the lowest fifth so
+    weak saliency does not hide the anatomy."""
+    from braintumorai.report.figures import heat_rgb
+
     x = min(max(float(fraction), 0.0), 1.0)
-    red = min(1.0, 3.0 * x)
-    green = min(1.0, max(0.0, 3.0 * x - 1.0))
-    blue = min(1.0, max(0.0, 3.0 * x - 2.0))
-    alpha = min(1.0, 5.0 * x)
-    return red, green, blue, alpha
+    return (*heat_rgb(x), min(1.0, 5.0 * x))
 
 
 def ensure_default_colors(scene) -> None:

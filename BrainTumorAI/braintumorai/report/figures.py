@@ -20,6 +20,20 @@ SET_COLOUR = "#c0392b"  # classes in the prediction set
 OTHER_COLOUR = "#95a5a6"
 
 
+def heat_rgb(fraction: float) -> tuple[float, float, float]:
+    """Colour of a saliency level in [0, 1]: black, red, then yellow at the top. It stops at
+    yellow, not white, so the strongest saliency still stands out at 40 % opacity over bright
+    anatomy (the Slicer module's colour table uses the same ramp)."""
+    x = min(max(float(fraction), 0.0), 1.0)
+    return min(1.0, 2.0 * x), min(1.0, max(0.0, 2.0 * x - 1.0)), 0.0
+
+
+def _heat_colormap():
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap([heat_rgb(i / 255) for i in range(256)], name="braintumorai-heat")
+
+
 def _figure(width_in: float, height_in: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -50,7 +64,7 @@ def _draw_slice(axis, background: Slice, heat: Slice, window, lesion: Optional[S
     # extent in pixel units scaled by the aspect, so millimetres look square
     axis.imshow(background.pixels, cmap="gray", vmin=window[0], vmax=window[1], aspect=background.aspect,
                 interpolation="nearest")
-    image = axis.imshow(np.ma.masked_less(heat.pixels, OVERLAY_FLOOR), cmap="hot", vmin=0.0, vmax=1.0,
+    image = axis.imshow(np.ma.masked_less(heat.pixels, OVERLAY_FLOOR), cmap=_heat_colormap(), vmin=0.0, vmax=1.0,
                         alpha=OVERLAY_OPACITY, aspect=background.aspect, interpolation="nearest")
     if lesion is not None and np.any(lesion.pixels > 0) and np.any(lesion.pixels == 0):
         axis.contour(lesion.pixels > 0, levels=[0.5], colors="cyan", linewidths=0.8)
@@ -65,7 +79,7 @@ def _draw_slice(axis, background: Slice, heat: Slice, window, lesion: Optional[S
 
 
 def saliency_figure(background, heat, spacing, title: str, lesion=None) -> bytes:
-    """Axial, coronal and sagittal slices through the map's peak, the map in "hot" at 40 %
+    """Axial, coronal and sagittal slices through the map's peak, the map in red-yellow at 40 %
     opacity over the background, with a colour bar and the anatomical direction on every edge.
 
     Args:

@@ -92,7 +92,7 @@ def classification_section(data: Mapping, figures: Mapping[str, bytes]) -> str:
         method, target = data.get("saliency_method"), data.get("saliency_class")
         parts.append(f"<h3>Saliency ({escape(str(method))}, class {escape(str(target))})</h3>")
         parts.append(f"<p class=small>Reference volume: {escape(str(data.get('reference')))}. Slices through each "
-                     "map's peak (cyan cross); the map in hot colours at 40 % opacity where it exceeds 0.2.</p>")
+                     "map's peak (cyan cross); the map in red to yellow at 40 % opacity where it exceeds 0.2.</p>")
         parts += [_image(figures[name], name.replace("_", " ")) for name in maps]
     return "\n".join(parts)
 
