@@ -115,7 +115,7 @@ class BrainTumorAIParameterNode:
     prognosisModelPath: Path
     saliencyMethod: Annotated[str, Choice(SALIENCY_CHOICES)] = "Grad-CAM"
     overlayOpacity: float = 0.4
-    overlayThreshold: float = 0.1
+    overlayThreshold: float = 0.2
     ageYears: int = -1
     patientSex: Annotated[str, Choice(["unknown", "F", "M"])] = "unknown"
     kps: int = -10

@@ -31,13 +31,13 @@ DEFAULT_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeGrey", "vtkMRMLColorTableNodeLab
 # --------------------------------------------------------------------------- colours
 
 def heat_rgba(fraction: float) -> tuple[float, float, float, float]:
-    """Colour of a saliency level in [0, 1]: the report's black-red-yellow ramp
-    (``braintumorai.report.figures.heat_rgb``), whose opacity rises over the lowest fifth so
-    weak saliency does not hide the anatomy."""
+    """Colour of a saliency level in [0, 1]: the report's red-to-yellow ramp
+    (``braintumorai.report.figures.heat_rgb``), whose opacity rises over the lowest two fifths
+    so the map fades in at its edge instead of ending in a hard line."""
     from braintumorai.report.figures import heat_rgb
 
     x = min(max(float(fraction), 0.0), 1.0)
-    return (*heat_rgb(x), min(1.0, 5.0 * x))
+    return (*heat_rgb(x), min(1.0, 2.5 * x))
 
 
 def ensure_default_colors(scene) -> None:
@@ -75,7 +75,7 @@ def saliency_overlay_node(
     name: str,
     reference_node=None,
     opacity: float = 0.4,
-    hide_below: float = 0.1,
+    hide_below: float = 0.2,
     show: bool = True,
 ):
     """A new volume node holding a saliency map, coloured as a heat map.

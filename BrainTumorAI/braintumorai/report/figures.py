@@ -21,11 +21,12 @@ OTHER_COLOUR = "#95a5a6"
 
 
 def heat_rgb(fraction: float) -> tuple[float, float, float]:
-    """Colour of a saliency level in [0, 1]: black, red, then yellow at the top. It stops at
-    yellow, not white, so the strongest saliency still stands out at 40 % opacity over bright
-    anatomy (the Slicer module's colour table uses the same ramp)."""
+    """Colour of a saliency level in [0, 1]: dark red, red, then yellow at the top. It neither
+    starts at black (weak saliency would darken the anatomy) nor ends at white (the strongest
+    would vanish over bright anatomy at 40 % opacity); the Slicer module's colour table uses
+    the same ramp."""
     x = min(max(float(fraction), 0.0), 1.0)
-    return min(1.0, 2.0 * x), min(1.0, max(0.0, 2.0 * x - 1.0)), 0.0
+    return min(1.0, 0.5 + x), min(1.0, max(0.0, 2.0 * x - 1.0)), 0.0
 
 
 def _heat_colormap():
