@@ -152,6 +152,7 @@ def test_classify_in_a_child_process_adds_nodes_on_the_oblique_grid_and_a_second
     inputs = {"T1C": reference, "FLAIR": flair, "T2": t2}
     before = {m: snapshot(n) for m, n in inputs.items()}
     composites = add_slice_views(scene)
+    table_view = scene.AddNewNodeByClass("vtkMRMLTableViewNode")
     existing = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
 
     status, stages = run(workflow, inputs, checkpoint, saliency="gradcam")
@@ -164,6 +165,7 @@ def test_classify_in_a_child_process_adds_nodes_on_the_oblique_grid_and_a_second
     assert not list(Path(workflow.work_root).iterdir())  # the run's work folder is gone
 
     table = nodes["probabilities"]
+    assert table_view.GetTableNodeID() == table.GetID()
     assert column(table, "class") == list(CLASSES)
     probabilities = np.array(column(table, "probability"))
     np.testing.assert_allclose(probabilities, [data["probabilities"][c] for c in CLASSES], atol=1e-12)

@@ -94,8 +94,10 @@ def test_survival_table_and_plots_hold_the_figures_of_survival_json(scene, workf
     assert clinical_from_patient(scene, item, visits[0].date) == {"age": int(patient["clinical"]["age"]),
                                                                   "sex": patient["clinical"]["sex"]}
 
+    plot_view = scene.AddNewNodeByClass("vtkMRMLPlotViewNode")
     run = predict(workflow, visits, last, models, patient["clinical"])
     data = run.data
+    assert plot_view.GetPlotChartNodeID() == run.nodes["chart"].chart.GetID()  # the plot view shows the curve
     expected_treatments = [sorted(v["treatments"]) for v in patient["patient_data"]["visits"]]
     assert [sorted(v["treatments"]) for v in data["visits"]] == expected_treatments
     assert [v["segmentation"] for v in data["visits"]] == [True] * 4

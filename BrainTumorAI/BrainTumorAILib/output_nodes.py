@@ -177,9 +177,12 @@ def modality_weights_table_node(scene, weights: Mapping[str, float], name: str =
     return node
 
 
-def show_table(scene, table) -> int:
-    """Show the table node ``table`` in every table view of the scene; returns the count."""
-    views = scene.GetNodesByClass("vtkMRMLTableViewNode")
+def show_in_views(scene, node) -> int:
+    """Show a table node in every table view, a plot chart node in every plot view of the
+    scene; returns the number of views (0 in a scene without them)."""
+    view_class, setter = (("vtkMRMLPlotViewNode", "SetPlotChartNodeID") if node.IsA("vtkMRMLPlotChartNode")
+                          else ("vtkMRMLTableViewNode", "SetTableNodeID"))
+    views = scene.GetNodesByClass(view_class)
     for index in range(views.GetNumberOfItems()):
-        views.GetItemAsObject(index).SetTableNodeID(table.GetID())
+        getattr(views.GetItemAsObject(index), setter)(node.GetID())
     return views.GetNumberOfItems()

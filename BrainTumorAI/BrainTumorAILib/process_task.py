@@ -211,22 +211,13 @@ class CommandTask:
             self._cancel_time = time.monotonic()
             self._signal_group(signal.SIGTERM)
 
-    def wait(self, timeout: Optional[float] = None, interval: float = 0.1) -> TaskStatus:
-        """Poll until the child ends (for scripts, tests and the SelfTest)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.poll()
-            if status.state != "running":
-                return status
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel()
-                self.process.wait(CANCEL_GRACE_S * 2)
-                return self.poll()
-            time.sleep(interval)
-
     def remove_work_dir(self) -> None:
-        """Delete the work folder (inputs, logs, outputs); call after the results were read."""
+        """Delete the work folder (inputs, logs, outputs); a child still running is stopped first."""
         if self.process is not None and self.process.poll() is None:
             self.cancel()
-            return
+            try:
+                self.process.wait(CANCEL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self._signal_group(getattr(signal, "SIGKILL", None))
+                self.process.wait(CANCEL_GRACE_S)
         shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -18,7 +18,7 @@ from .output_nodes import (
     modality_weights_table_node,
     probability_table_node,
     saliency_overlay_node,
-    show_table,
+    show_in_views,
 )
 from .study_hierarchy import place_in_study
 
@@ -50,6 +50,6 @@ def classification_output_nodes(
             scene, image, f"{reference_node.GetName()} saliency {name}", reference_node=reference_node,
             opacity=opacity, show=(name == shown_map),
         )
-    show_table(scene, table)
+    show_in_views(scene, table)
     folder = place_in_study(scene, [table, weights, *overlays.values()], reference_node, folder_name)
     return {"probabilities": table, "modality_weights": weights, "saliency": overlays, "folder": folder}

@@ -22,7 +22,7 @@ import slicer
 
 from braintumorai.errors import InputError
 
-from .output_nodes import table_node
+from .output_nodes import show_in_views, table_node
 from .study_hierarchy import OUTPUT_ATTRIBUTE, place_in_patient, remove_outputs
 
 DAYS_PER_MONTH = 365.25 / 12.0
@@ -163,14 +163,6 @@ def visits_plot_nodes(scene, data: Mapping, name: str = "Survival after each vis
     return plot
 
 
-def show_chart(scene, chart_node) -> int:
-    """Show ``chart_node`` in every plot view of the scene; returns the count."""
-    views = scene.GetNodesByClass("vtkMRMLPlotViewNode")
-    for index in range(views.GetNumberOfItems()):
-        views.GetItemAsObject(index).SetPlotChartNodeID(chart_node.GetID())
-    return views.GetNumberOfItems()
-
-
 def survival_result_nodes(scene, data: Mapping, node_of_patient, patient_key: Optional[str] = None) -> dict:
     """The nodes of one survival prediction, in the patient's results folder.
 
@@ -191,5 +183,5 @@ def survival_result_nodes(scene, data: Mapping, node_of_patient, patient_key: Op
     for node in (curve, *chart.nodes(), *visits.nodes()):
         node.SetAttribute(PATIENT_ATTRIBUTE, key)
     folder = place_in_patient(scene, [curve, *chart.nodes(), *visits.nodes()], node_of_patient)
-    show_chart(scene, chart.chart)
+    show_in_views(scene, chart.chart)
     return {"curve": curve, "chart": chart, "visits_chart": visits, "folder": folder}

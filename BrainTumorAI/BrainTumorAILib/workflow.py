@@ -104,11 +104,17 @@ class Workflow:
         return patient_visits(self.scene, node, selected)
 
     def start_survival(self, visits: list[StudyVisit], clinical: Mapping, options: SurvivalOptions,
-                       node_of_patient) -> CommandTask:
-        """Start Predict survival on the ticked ``visits`` (rows of the visits table);
-        the outputs go into the results folder of ``node_of_patient``'s patient."""
+                       node_of_patient=None) -> CommandTask:
+        """Start Predict survival on the ticked ``visits`` (rows of the visits table); the
+        outputs go into the results folder of ``node_of_patient``'s patient (default: that of
+        the first visit's first volume)."""
         self._check_idle()
-        self.task = start_survival(planned_visits(visits), clinical, options, self.work_root, self.python)
+        planned = planned_visits(visits)
+        node_of_patient = node_of_patient or next((n for v in planned for n in v.volumes.values()), None)
+        if node_of_patient is None:
+            raise InputError("None of the ticked visits has a volume to place the results by; select the patient's "
+                             "reference volume and read the visits again.")
+        self.task = start_survival(planned, clinical, options, self.work_root, self.python)
         self.task.node_of_patient = node_of_patient
         self.kind = "survival"
         return self.task
