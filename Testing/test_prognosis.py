@@ -7,35 +7,22 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
 from braintumorai.checkpoints import save_checkpoint
 from braintumorai.cli import main
 from braintumorai.errors import InputError, ModelError
-from braintumorai.models import ModalityAttentionNet, PrognosisGRU
-from braintumorai.pipeline import Classifier
+from braintumorai.models import ModalityAttentionNet
 from braintumorai.prognosis import PrognosisVisit, Prognosticator
-from braintumorai.survival.time_grid import TimeGrid
-from braintumorai.survival.visit_features import FeatureSpec
 
 from imaging_helpers import head_with_blob
+from model_helpers import tiny_models
 
-GRID = TimeGrid.uniform(1826.25, 30)
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    classifier = ModalityAttentionNet(("HGG", "LGG"), ("T1C", "FLAIR"), embed_dim=8)
-    classifier_card = save_checkpoint(classifier, folder / "tiny-classifier",
-                                      {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [32, 36, 32]})
-    spec = FeatureSpec(image_dim=16, image_mean=[0.0] * 16, image_std=[1.0] * 16, compartments=True)
-    prognosis = PrognosisGRU(spec.size, GRID.n_intervals, hidden=8, members=3)
-    save_checkpoint(prognosis, folder / "tiny-prognosis", {
-        "time_grid_days": list(GRID.edges), "features": spec.to_dict(),
-        "band": {"q": {"images+segmentation": 1.2, "images": 1.5, "segmentation": 1.4, "covariates": 2.0}, "s0": 0.1},
-        "image_model": {"name": str(folder / "tiny-classifier.json"), "sha256": classifier_card["sha256"]}})
+    tiny_models(folder)
     return folder
 
 

@@ -102,3 +102,65 @@ def test_band_fitted_on_held_out_phantoms_holds_their_true_survival(trained):
     unfitted = evaluate_landmark(model, {"band": {}}, SPEC, GRID, calibration, test,
                                  CohortSequences.build(test, SPEC, GRID), 0.0, bootstrap=0, baselines=False)
     assert unfitted[0]["band_coverage_12m"] < coverage  # the ensemble's spread alone is too narrow
+
+
+def test_fit_and_evaluate_on_a_cohort_read_by_the_dataset_loader(tmp_path):
+    """training.prognosis on a cohort folder (as `braintumorai cohort` writes it, the same layout
+    route as BraTS or LUMIERE): embeddings cached once, patient-level split, a checkpoint with
+    its card, and an evaluation table without the phantom-only rows (no true risk on disk)."""
+    import json
+
+    from braintumorai.cli import main as cli
+    from braintumorai.prognosis import Prognosticator
+    from model_helpers import tiny_models
+    from training.prognosis import main
+
+    classifier, _ = tiny_models(tmp_path)
+    cohort = tmp_path / "cohort"
+    assert cli(["cohort", "--out", str(cohort), "--patients", "24", "--seed", "9", "--modalities", "T1C", "FLAIR",
+                "--spacing", "4"]) == 0
+    config = {"name": "dataset-prognosis", "classifier": str(classifier),
+              "time_grid": {"horizon_months": 60, "intervals": 30},
+              "data": {"source": "dataset", "root": str(cohort), "split": {"test": 0.25, "calibration": 0.25}},
+              "fit": {"hidden": 8, "members": 2, "max_epochs": 5, "patience": 2},
+              "evaluation": {"landmarks_days": [0], "bootstrap": 0}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    arguments = ["--config", str(tmp_path / "config.json"), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    assert main(["fit", *arguments]) == 0
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # train and calibration embedded once
+    assert main(["evaluate", *arguments, "--checkpoint", str(tmp_path / "run" / "dataset-prognosis.pt"),
+                 "--update-card"]) == 0
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    names = [row["model"] for row in evaluation["rows"]]
+    assert names[0].startswith("GRU") and not any(n.startswith("Oracle") for n in names)
+    card = json.loads((tmp_path / "run" / "dataset-prognosis.json").read_text())
+    assert card["metrics"]["rows"] == evaluation["rows"] and card["band"]["q"] == 1.645  # no true curves: unfitted
+    # The checkpoint serves predictions.
+    Prognosticator.load(str(tmp_path / "run" / "dataset-prognosis.pt"), device="cpu")
+
+
+def test_tabular_mode_on_a_public_survival_table_matches_cox(tmp_path, capsys):
+    """GBSG2 (lifelines ships it): the discrete-time model on covariates alone ranks the held-out
+    patients as well as a CoxPHFitter on the same covariates and split (within 0.02)."""
+    import json
+
+    from lifelines.datasets import load_gbsg2
+
+    from training.prognosis import main
+
+    load_gbsg2().to_csv(tmp_path / "gbsg2.csv", index=False)
+    assert main(["fit", "--csv", str(tmp_path / "gbsg2.csv"), "--time-col", "time", "--event-col", "cens",
+                 "--covariates", "horTh,age,menostat,tsize,tgrade,pnodes,progrec,estrec", "--out",
+                 str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--csv", str(tmp_path / "gbsg2.csv"), "--checkpoint",
+                 str(tmp_path / "run" / "tabular-prognosis.pt"), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert {"n", "c_index_harrell", "c_index_uno", "integrated_brier"} <= set(figures)
+    assert figures["n"] == 172 and figures["held_out_split"]
+    assert figures["c_index_harrell"] >= figures["cox"]["c_index_harrell"] - 0.02
+    assert figures["integrated_brier"] <= figures["cox"]["integrated_brier"] + 0.01
+    # A CSV missing a named column is one clear sentence.
+    assert main(["fit", "--csv", str(tmp_path / "gbsg2.csv"), "--time-col", "days", "--event-col", "cens",
+                 "--covariates", "age", "--out", str(tmp_path / "bad")]) == 2
+    assert "Column 'days' is not in" in capsys.readouterr().err

@@ -46,12 +46,14 @@ def write_brats_sized_study(folder: str, case=None, name: str = "BENCH-000") -> 
     return paths
 
 
+# Peak memory from VmHWM: ru_maxrss would keep this parent's high-water mark across fork and exec.
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 start = time.perf_counter()
 from braintumorai.cli import main
 code = main(sys.argv[1:])
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from braintumorai.benchmark import peak_rss_mb
+peak_mb = peak_rss_mb()
 print("BENCH " + json.dumps({"code": code, "seconds": time.perf_counter() - start, "peak_mb": peak_mb}), file=sys.stderr)
 """
 

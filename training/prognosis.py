@@ -22,6 +22,7 @@ Splits are by patient and seeded.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -84,7 +85,8 @@ def cohort_caches(config: dict, cache_root: Path, splits=SPLITS) -> dict[str, Pa
         assignment = patient_split(list(patients), data.get("split", {}), config["seed"])
         for split in splits:
             chosen = {pid: v for pid, v in patients.items() if assignment[pid] == split}
-            folder = cache_root / f"prognosis-dataset-{split}-{abs(hash((data['root'], split))) % 10**8}"
+            digest = hashlib.sha256(json.dumps([str(Path(data["root"]).resolve()), split]).encode()).hexdigest()[:10]
+            folder = cache_root / f"prognosis-dataset-{split}-{digest}"
             log(f"dataset '{split}': {len(chosen)} patients -> {folder}")
             folders[split] = build_dataset_cache(folder, chosen, model, config["workers"], log)
         return folders
@@ -105,13 +107,19 @@ def fit_cohort(args, config: dict) -> int:
     log(f"training {settings.members} GRUs on {len(train.patients)} patients ({spec.size} features per visit)")
     start = time.time()
     model = fit_ensemble(CohortSequences.build(train, spec, grid), spec, grid.n_intervals, settings, log)
-    log("fitting the band on the calibration patients")
-    band = fit_band(model, spec, grid, calibration, CohortSequences.build(calibration, spec, grid), seed=config["seed"])
+    if all("true_risk" in p for p in calibration.patients):
+        log("fitting the band on the calibration patients")
+        band = fit_band(model, spec, grid, calibration, CohortSequences.build(calibration, spec, grid),
+                        seed=config["seed"])
+    else:  # real patients have no true curve to calibrate against
+        log("no true survival curves in the calibration patients: the band is the ensemble's spread")
+        band = {**UNFITTED, "method": "ensemble spread only (no true survival curves to fit its width on)"}
     classifier = read_card(_classifier_card(config))
     card = {
         "name": config["name"], "version": config.get("version", "0.1.0"), "description": config.get("description", ""),
         "time_grid_days": list(grid.edges), "features": spec.to_dict(), "band": band,
         "image_model": {**{k: classifier.get(k) for k in ("name", "version", "sha256")},
+                        "source": config.get("classifier") or classifier["name"],
                         "classes": classifier["classes"], "modalities": classifier["modalities"]},
         "training_data": {**train.meta["key"], "train_patients": len(train.patients),
                           "calibration_patients": len(calibration.patients), "seeds": config["data"].get("seeds")},

@@ -67,7 +67,7 @@ def _embed_subsets(classifier, study, subsets: Sequence[Sequence[str]]) -> tuple
         embedding = classifier.embed(prepared, modalities=subset)
         vectors.append(embedding.vector)
         probabilities.append([embedding.probabilities[c] for c in classifier.classes])
-        masks.append([m in embedding.modalities for m in classifier.modalities])
+        masks.append([m in embedding.modalities for m in MODALITIES])
     return np.asarray(vectors, np.float32), np.asarray(probabilities, np.float32), np.asarray(masks, bool)
 
 

@@ -94,7 +94,8 @@ class Prognosticator:
             if not image_model:
                 raise ModelError(f"Prognosis model {card.get('name')!r} reads images but its card names no "
                                  "classifier; restore the original card.")
-            classifier = Classifier.load(classifier or image_model["name"], device=device)
+            # The classifier as training named it: a registry name, or the checkpoint path it was given as.
+            classifier = Classifier.load(classifier or image_model.get("source") or image_model["name"], device=device)
         if spec.image_dim:
             installed = classifier.card.get("sha256")
             if image_model and installed != image_model.get("sha256"):
@@ -123,7 +124,7 @@ class Prognosticator:
         visits = _checked_visits(visits, warnings)
         clinical = _checked_clinical(clinical)
         report("Reading the visits", 0.05)
-        data = self._visit_data(visits, warnings, report)
+        data, modalities = self._visit_data(visits, warnings, report)
         timings = {"embedding_s": time.perf_counter() - start}
         tick = time.perf_counter()
         x = torch.from_numpy(visit_matrix(self.spec, data, clinical)[None]).to(self.device)
@@ -146,16 +147,17 @@ class Prognosticator:
             upper=last["upper"], median_days=last["median_days"], survival_1y=last["survival_1y"],
             survival_2y=last["survival_2y"], risk=last["risk"], conditioned_on_day=last["day"],
             per_visit=per_visit,
-            visits=[{"day": d.day, "name": v.name, "modalities": _modalities_of(v, d),
-                     "segmentation": d.compartments is not None, "treatments": list(d.treatments)}
-                    for v, d in zip(visits, data)],
+            visits=[{"day": d.day, "name": v.name, "modalities": m, "segmentation": d.compartments is not None,
+                     "treatments": list(d.treatments)} for v, d, m in zip(visits, data, modalities)],
             model={k: self.card.get(k) for k in ("name", "version", "sha256")},
             image_model=None if self.classifier is None else
             {k: self.classifier.card.get(k) for k in ("name", "version", "sha256")},
             warnings=warnings, timings=timings)
 
-    def _visit_data(self, visits: list[PrognosisVisit], warnings: list[str], report) -> list[VisitData]:
-        """Embeddings (side by side: reading and resampling release the GIL) and compartments."""
+    def _visit_data(self, visits: list[PrognosisVisit], warnings: list[str],
+                    report) -> tuple[list[VisitData], list[list[str]]]:
+        """Per visit: its vector's data and the modalities that were read. The visits are
+        embedded side by side (reading and resampling release the GIL)."""
         embed = self.spec.image_dim > 0
         if not embed and any(v.study is not None for v in visits):
             warnings.append("This prognosis model reads no images; the visits' images were not used.")
@@ -164,11 +166,10 @@ class Prognosticator:
 
         def embedding(visit: PrognosisVisit):
             try:
-                result = self.classifier.embed(visit.study)
+                result = self.classifier.embed(visit.study), None
             except ModelError as error:  # no modality the classifier reads
-                warnings.append(f"The {visit.name} has no volume the classifier reads ({error}); it was used "
-                                "as a visit without imaging.")
-                result = None
+                result = None, (f"The {visit.name} has no volume the classifier reads ({error}); it was used as a "
+                                "visit without imaging.")
             done.append(visit)
             report(f"Embedded {len(done)} of {len(with_images)} visits", 0.05 + 0.8 * len(done) / len(with_images))
             return result
@@ -176,10 +177,12 @@ class Prognosticator:
         workers = max(1, min(len(with_images), os.cpu_count() or 1, 4))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             embeddings = dict(zip(map(id, with_images), pool.map(embedding, with_images)))
-        data = []
+        data, modalities = [], []
         for visit in visits:
-            result = embeddings.get(id(visit))
-            if embed and visit.study is None:
+            result, problem = embeddings.get(id(visit), (None, None))
+            if problem:
+                warnings.append(problem)
+            elif embed and visit.study is None:
                 warnings.append(f"The {visit.name} has no images; its day, treatments and segmentation were used.")
             compartments = None
             if visit.segmentation is not None:
@@ -189,7 +192,8 @@ class Prognosticator:
                     warnings.append(f"This prognosis model reads no segmentation; that of the {visit.name} was not used.")
             data.append(VisitData(day=visit.day, treatments=tuple(visit.treatments),
                                   embedding=None if result is None else result.vector, compartments=compartments))
-        return data
+            modalities.append([] if result is None else list(result.modalities))
+        return data, modalities
 
 
 def _curve_dict(day: float, curves) -> dict:
@@ -216,13 +220,6 @@ def _image(value, name: str) -> sitk.Image:
         except RuntimeError:
             return read_image(value)  # raises its clear sentence
     raise InputError(f"The segmentation of the {name} must be a file path or a SimpleITK image, not {type(value).__name__}.")
-
-
-def _modalities_of(visit: PrognosisVisit, data: VisitData) -> list[str]:
-    if data.embedding is None or visit.study is None:
-        return []
-    study = visit.study
-    return list(study.modalities) if isinstance(study, Study) else [str(m) for m in (study if isinstance(study, Mapping) else [])]
 
 
 def _checked_visits(visits, warnings: list[str]) -> list[PrognosisVisit]:

@@ -56,7 +56,8 @@ def draw_survival(data: Mapping, path: os.PathLike, title: Optional[str] = None)
     right.set_xlabel("months since the first visit")
     right.legend(loc="lower left", fontsize=8)
     model = data.get("model") or {}
-    figure.text(0.995, 0.005, f"{model.get('name', '')} {model.get('version', '') or ''} - research only, "
+    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))  # room for the footer
+    figure.text(0.995, 0.01, f"{model.get('name', '')} {model.get('version', '') or ''} - research only, "
                 "not for clinical use", ha="right", va="bottom", fontsize=7, color="grey")
     figure.savefig(path, dpi=110, format="png")
     plt.close(figure)
