@@ -43,9 +43,17 @@ from BrainTumorAILib.survival_nodes import DAYS_PER_MONTH  # noqa: E402
 from BrainTumorAILib.survival_task import prognose_arguments, write_visit_files  # noqa: E402
 from BrainTumorAILib.volume_conversion import ijk_to_ras_matrix  # noqa: E402
 
-from test_prognosis import models  # noqa: E402,F401  (tiny classifier + prognosis checkpoints)
+from model_helpers import tiny_models  # noqa: E402
 
 MODALITIES = ("T1C", "FLAIR")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A tiny untrained classifier (T1C, FLAIR) and a prognosis model on its embeddings."""
+    folder = tmp_path_factory.mktemp("models")
+    tiny_models(folder)
+    return folder
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ def snapshots(nodes) -> list:
     return [(np.array(slicer.util.arrayFromVolume(n), copy=True), ijk_to_ras_matrix(n), n.GetName()) for n in nodes]
 
 
-def predict(workflow, visits, node, models, clinical=None):  # noqa: F811
+def predict(workflow, visits, node, models, clinical=None):
     workflow.start_survival(visits, clinical or {}, SurvivalOptions(model=str(models / "tiny-prognosis.pt"),
                                                                      device="cpu"), node)
     status = workflow.wait(180)
@@ -81,7 +89,7 @@ def predict(workflow, visits, node, models, clinical=None):  # noqa: F811
     return status.result
 
 
-def test_survival_table_and_plots_hold_the_figures_of_survival_json(scene, workflow, models, tmp_path,  # noqa: F811
+def test_survival_table_and_plots_hold_the_figures_of_survival_json(scene, workflow, models, tmp_path,
                                                                     monkeypatch):
     patient = load_synthetic_patient(scene, spacing=6.0, modalities=MODALITIES)
     volumes = [n for visit in patient["volumes"] for n in visit.values()] + patient["segmentations"]
@@ -166,7 +174,7 @@ def _study(scene, patient, name, date, volumes):
     return study
 
 
-def test_visits_with_dates_without_dates_on_one_date_and_without_usable_volumes(scene, workflow, models):  # noqa: F811
+def test_visits_with_dates_without_dates_on_one_date_and_without_usable_volumes(scene, workflow, models):
     from braintumorai.synthetic import generate_case
 
     case = generate_case("glioblastoma", 3, modalities=MODALITIES, spacing=6.0)
@@ -234,7 +242,7 @@ def test_a_volume_under_a_transform_is_copied_hardened_and_left_as_it_was(scene,
     assert node.GetParentTransformNode() is transform
 
 
-def test_the_self_test_path_runs_with_small_models_hotspot_overlay_and_report(scene, workflow, models, tmp_path):  # noqa: F811
+def test_the_self_test_path_runs_with_small_models_hotspot_overlay_and_report(scene, workflow, models, tmp_path):
     slice_nodes = []
     for name in ("Red", "Yellow", "Green"):
         slice_node = scene.AddNewNodeByClass("vtkMRMLSliceNode", name)
