@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .arguments import add_input_arguments, input_files
+from .progress import add_progress_argument, end_text_progress, progress_printer, scaled
 
 
 def add_parser(subparsers) -> None:
@@ -26,6 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--register", action="store_true",
                         help="rigidly register volumes that are not co-registered with the reference")
     parser.add_argument("--json", action="store_true", help="print result.json to stdout instead of a summary")
+    add_progress_argument(parser, default="none")
     parser.set_defaults(run=run)
 
 
@@ -50,9 +52,18 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import Classifier
 
     files = input_files(args)
+    report = progress_printer(args.progress)
+    if report:
+        report("Loading the model", 0.0)
     classifier = Classifier.load(args.model, device=args.device)
     result = classifier.predict(files, saliency=None if args.saliency == "none" else args.saliency,
-                                target_class=args.target_class, reference=args.reference, register=args.register)
+                                target_class=args.target_class, reference=args.reference, register=args.register,
+                                progress=scaled(report, 0.1, 0.95))
+    if report:
+        report("Writing the results", 0.95)
     data = result.save(args.out)
+    if report:
+        report("Done", 1.0)
+    end_text_progress(args.progress)
     print(json.dumps(data, indent=2) if args.json else summary(data))
     return 0

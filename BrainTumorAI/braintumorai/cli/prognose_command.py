@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..errors import InputError
 from ..modalities import guess_modality, normalise_modality
 from ..survival.visit_features import TREATMENTS
+from .progress import add_progress_argument, end_text_progress, progress_printer
 
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 _SEGMENTATION_TOKENS = ("seg", "segmentation")
@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for survival.json and survival.png")
     parser.add_argument("--json", action="store_true", help="print survival.json to stdout instead of a summary")
+    add_progress_argument(parser, default=None, default_text="text, none with --json")
     parser.set_defaults(run=run)
 
 
@@ -123,15 +124,14 @@ def run(args: argparse.Namespace) -> int:
     from ..prognosis import Prognosticator
 
     visits = with_treatments([parse_visit(v) for v in args.visit], args.treatment)
+    mode = args.progress or ("none" if args.json else "text")
+    report = progress_printer(mode)
+    if report:
+        report("Loading the model", 0.0)
     prognosticator = Prognosticator.load(args.model, device=args.device)
     prediction = prognosticator.predict(visits, {"age": args.age, "sex": args.sex, "kps": args.kps},
-                                        progress=None if args.json else _progress)
+                                        progress=report)
     data = prediction.save(args.out)
-    if not args.json:
-        print(file=sys.stderr)
+    end_text_progress(mode)
     print(json.dumps(data, indent=2) if args.json else summary(data))
     return 0
-
-
-def _progress(stage: str, fraction: float) -> None:
-    print(f"\r  {stage} ({fraction:.0%})".ljust(60), end="", file=sys.stderr, flush=True)
