@@ -28,6 +28,8 @@ def tiny_models(folder: Path) -> tuple[Path, Path]:
     prognosis = PrognosisGRU(spec.size, GRID.n_intervals, hidden=8, members=3)
     save_checkpoint(prognosis, folder / "tiny-prognosis", {
         "time_grid_days": list(GRID.edges), "features": spec.to_dict(),
-        "band": {"q": {"images+segmentation": 1.2, "images": 1.5, "segmentation": 1.4, "covariates": 2.0}, "s0": 0.1},
+        "band": {"z": 1.645, "offsets": {kind: {g: [-0.5 - i / 4, 0.4 + i / 4] for g in ("1", "2", "3", "4+")}
+                                         for i, kind in enumerate(("images+segmentation", "images", "segmentation",
+                                                                   "covariates"))}},
         "image_model": {"name": str(folder / "tiny-classifier.json"), "sha256": classifier_card["sha256"]}})
     return folder / "tiny-classifier.pt", folder / "tiny-prognosis.pt"

@@ -59,12 +59,15 @@ def test_augmentation_hides_parts_as_missing_values_are_encoded():
     assert np.all(view[~real] == 0)  # padding stays padding
 
 
-def test_loss_weighs_each_patient_once():
+def test_loss_counts_every_real_visit_alike_and_no_padding():
     logits = torch.zeros(2, 3, GRID.n_intervals)
-    survived = torch.ones(2, 3, GRID.n_intervals)
+    survived = torch.zeros(2, 3, GRID.n_intervals)
     failed = torch.zeros(2, 3, GRID.n_intervals)
-    per_visit = GRID.n_intervals * np.log(2)
-    assert float(sequence_loss(logits, survived, failed, torch.tensor([3, 1]))) == pytest.approx(per_visit)
+    survived[0, :, :2] = 1  # patient 0: three visits, each seen through two intervals
+    failed[1, 0, 0] = 1  # patient 1: one visit, dead in the first interval
+    survived[1, 1:] = 1  # padding of patient 1 must not count
+    expected = (3 * 2 * np.log(2) + np.log(2)) / 4  # four real visits, log(2) per interval term at h = 0.5
+    assert float(sequence_loss(logits, survived, failed, torch.tensor([3, 1]))) == pytest.approx(expected)
 
 
 def test_a_few_epochs_beat_random_and_use_the_trajectory(trained):
@@ -92,7 +95,8 @@ def test_band_fitted_on_held_out_phantoms_holds_their_true_survival(trained):
     calibration = phantom_cohort_without_images(150, seed=303)
     seqs = CohortSequences.build(calibration, SPEC, GRID)
     band = fit_band(model, SPEC, GRID, calibration, seqs, level=0.9)
-    assert set(band["q"]) == {"segmentation", "covariates"} and band["s0"] > 0
+    assert set(band["offsets"]) == {"segmentation", "covariates"}
+    assert all(low <= 0 <= high for groups in band["offsets"].values() for low, high in groups.values())
     # On fresh patients the band at 12 months holds the true survival about as often as nominal.
     test = phantom_cohort_without_images(300, seed=404)
     rows = evaluate_landmark(model, {"band": band}, SPEC, GRID, calibration, test, CohortSequences.build(test, SPEC, GRID),
@@ -134,7 +138,7 @@ def test_fit_and_evaluate_on_a_cohort_read_by_the_dataset_loader(tmp_path):
     names = [row["model"] for row in evaluation["rows"]]
     assert names[0].startswith("GRU") and not any(n.startswith("Oracle") for n in names)
     card = json.loads((tmp_path / "run" / "dataset-prognosis.json").read_text())
-    assert card["metrics"]["rows"] == evaluation["rows"] and card["band"]["q"] == 1.645  # no true curves: unfitted
+    assert card["metrics"]["rows"] == evaluation["rows"] and card["band"]["offsets"] == {}  # no true curves: unfitted
     # The checkpoint serves predictions.
     Prognosticator.load(str(tmp_path / "run" / "dataset-prognosis.pt"), device="cpu")
 

@@ -80,7 +80,7 @@ def test_curves_monotone_bounded_and_banded_for_any_input(seed):
     members[:, 0] = 0.0  # a patient with no hazard at all
     members[:, 1] = 1.0  # and one certain to die at once
     alive_at = rng.uniform(0, 2000, size=40)
-    c = curves_from_hazards(grid, members, alive_at, {"q": 1.3, "s0": 0.2})
+    c = curves_from_hazards(grid, members, alive_at, {"z": 1.645, "low": -0.7, "high": 0.4})
     assert np.all(np.diff(c.survival, axis=-1) <= 1e-12)
     assert np.all((c.survival >= 0) & (c.survival <= 1))
     assert np.all(c.lower <= c.survival + 1e-12) and np.all(c.survival <= c.upper + 1e-12)
@@ -92,27 +92,35 @@ def test_curves_monotone_bounded_and_banded_for_any_input(seed):
     assert np.all(c.risk >= 0)
 
 
-def test_band_widens_with_disagreement_and_is_one_where_certain():
+def test_band_widens_with_disagreement_and_residual_offsets_and_is_one_where_certain():
     curve = np.array([1.0, 0.8, 0.6, 0.4])
     agree = np.stack([curve] * 5)
-    lower, upper = ensemble_band(curve, agree, q=1.645, s0=0.0)
+    lower, upper = ensemble_band(curve, agree)
     assert lower.tolist() == pytest.approx(curve.tolist()) and upper.tolist() == pytest.approx(curve.tolist())
     spread = np.stack([curve ** f for f in (0.6, 0.8, 1.0, 1.25, 1.6)])
-    lower, upper = ensemble_band(curve, spread, q=1.645, s0=0.0)
+    lower, upper = ensemble_band(curve, spread)
     assert lower[0] == upper[0] == 1.0
     assert np.all(lower[1:] < curve[1:]) and np.all(upper[1:] > curve[1:])
-    wider_lower, wider_upper = ensemble_band(curve, spread, q=1.645, s0=0.3)
-    assert np.all(wider_lower[1:] < lower[1:]) and np.all(wider_upper[1:] > upper[1:])
+    # Offsets widen it on their own side: a positive high lowers the lower bound only.
+    shifted_lower, same_upper = ensemble_band(curve, spread, high=0.5)
+    assert np.all(shifted_lower[1:] < lower[1:]) and same_upper.tolist() == pytest.approx(upper.tolist())
+    # By hand, without spread: S^exp(high) and S^exp(low).
+    lower, upper = ensemble_band(curve, agree, low=-1.0, high=0.5)
+    assert lower[2] == pytest.approx(0.6 ** np.exp(0.5)) and upper[2] == pytest.approx(0.6 ** np.exp(-1.0))
+    # Offsets of the wrong sign cannot move the band off the curve.
+    lower, upper = ensemble_band(curve, agree, low=0.3, high=-0.2)
+    assert lower.tolist() == pytest.approx(curve.tolist()) and upper.tolist() == pytest.approx(curve.tolist())
 
 
 def test_band_setting_picks_the_input_kind_and_visit_group():
     from braintumorai.survival.band import band_setting
 
-    band = {"q": {"images+segmentation": {"1": 3.0, "2": 2.5, "3": 2.0, "4+": 1.5},
-                  "covariates": {"1": 9.0, "2": 8.0, "3": 7.0, "4+": 6.0}}, "s0": 0.2}
-    assert band_setting(band, True, True, 1) == {"q": 3.0, "s0": 0.2}
-    assert band_setting(band, True, True, 7)["q"] == 1.5
-    assert band_setting(band, False, False, 2)["q"] == 8.0
-    assert band_setting(band, True, False, 3)["q"] == 7.0  # a kind not fitted: the widest fitted kind
-    assert band_setting({"q": {"images": 2.0}, "s0": 0.1}, True, False, 4)["q"] == 2.0
-    assert band_setting({}, True, True, 1) == {"q": 1.645, "s0": 0.0}
+    band = {"z": 1.645, "offsets": {"images+segmentation": {"1": [-3.0, 1.0], "2": [-2.0, 0.8], "3": [-1.5, 0.5],
+                                                            "4+": [-1.0, 0.4]},
+                                    "covariates": {"1": [-4.0, 2.0], "2": [-3.5, 1.5], "3": [-3.0, 1.2],
+                                                   "4+": [-2.5, 1.0]}}}
+    assert band_setting(band, True, True, 1) == {"z": 1.645, "low": -3.0, "high": 1.0}
+    assert band_setting(band, True, True, 7)["low"] == -1.0
+    assert band_setting(band, False, False, 2)["high"] == 1.5
+    assert band_setting(band, True, False, 3)["low"] == -3.0  # a kind not fitted: the widest fitted kind
+    assert band_setting({}, True, True, 1) == {"z": 1.645, "low": 0.0, "high": 0.0}

@@ -129,7 +129,7 @@ def fit_cohort(args, config: dict) -> int:
         "metrics": {},
     }
     saved = save_checkpoint(model, out / config["name"], card)
-    log(f"wrote {out / config['name']}.pt (sha256 {saved['sha256'][:12]}...) and its card; band q {band['q']}")
+    log(f"wrote {out / config['name']}.pt (sha256 {saved['sha256'][:12]}...) and its card; band offsets {band.get('offsets')}")
     return 0
 
 

@@ -59,12 +59,11 @@ def gru_predictions(name, model, spec, grid: TimeGrid, band: dict, seqs: CohortS
     chosen = hazards[:, np.arange(len(seen)), last]  # (M, N, J)
     settings = [band_setting(band, images and spec.image_dim > 0, compartments and spec.compartments, k + 1)
                 for k in last]
-    q = np.array([s["q"] for s in settings])
-    s0 = settings[0]["s0"]
-    curves = curves_from_hazards(grid, chosen, landmark, {"q": q[:, None], "s0": s0})
+    z, low, high = (np.array([s[key] for s in settings]) for key in ("z", "low", "high"))
+    curves = curves_from_hazards(grid, chosen, landmark, {"z": z[:, None], "low": low[:, None], "high": high[:, None]})
     at = grid.survival_at(curves.hazards, [landmark + YEAR], landmark)[:, 0]
     members_12 = grid.survival_at(chosen, [landmark + YEAR], landmark)[..., 0]
-    lower_12, upper_12 = ensemble_band(at, members_12, q, s0)
+    lower_12, upper_12 = ensemble_band(at, members_12, z, low, high)
     return Judged(name, curves.risk, grid.survival_at(curves.hazards, landmark + times, landmark), at,
                   curves.median_days, lower_12, upper_12)
 

@@ -2,9 +2,11 @@
 
 Each member trains on a bootstrap sample of the patients and stops early on the patients
 its sample left out (out of bag), so the members differ as models fitted to other cohorts
-would, which is what the band's scale needs. The loss is the censored discrete-time
+would, which the band's spread part needs. The loss is the censored discrete-time
 likelihood of the prediction after every visit, read given alive on that visit's day
-(no look-ahead), each patient weighted once however many visits they have.
+(no look-ahead), every prediction counting alike. (Weighting each patient once instead
+would give the first-visit predictions of short-lived patients, who have few visits, more
+weight than those of long-lived ones: the first-visit curves came out too low.)
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ class FitSettings:
 
 def sequence_loss(logits: torch.Tensor, survived: torch.Tensor, failed: torch.Tensor,
                   lengths: torch.Tensor) -> torch.Tensor:
-    """Likelihood loss of logits ``(B, K, J)``; visit ``k`` of patient ``b`` weighs
-    ``1 / lengths[b]`` (padding 0)."""
+    """Likelihood loss of logits ``(B, K, J)``: the mean over the real visits (those before
+    ``lengths``) of each visit's prediction; padding counts nothing."""
     k = logits.shape[1]
-    weight = (torch.arange(k)[None, :] < lengths[:, None]).float() / lengths[:, None].clamp_min(1).float()
+    weight = (torch.arange(k)[None, :] < lengths[:, None]).float()
     return discrete_time_nll(logits.reshape(-1, logits.shape[-1]), survived.reshape(-1, logits.shape[-1]),
                              failed.reshape(-1, logits.shape[-1]), weight.reshape(-1))
 

@@ -40,14 +40,15 @@ class Curves:
 
 def curves_from_hazards(grid: TimeGrid, member_hazards, alive_at=0.0, band: Mapping | None = None) -> Curves:
     """The ensemble's prediction: mean hazard per interval (its curve is the point
-    estimate), each member's curve for the band (``band``: ``{"q", "s0"}``, numbers or arrays
-    broadcasting against the curves)."""
+    estimate), each member's curve for the band (``band``: ``{"z", "low", "high"}`` from
+    :func:`~braintumorai.survival.band.band_setting`, numbers or arrays broadcasting against
+    the curves; None: the members' spread alone)."""
     member_hazards = np.asarray(member_hazards, float)
     hazards = member_hazards.mean(axis=0)
     survival = grid.survival(hazards, alive_at)
     members = grid.survival(member_hazards, alive_at)
-    band = dict(band or UNFITTED)
-    lower, upper = ensemble_band(survival, members, band["q"], band["s0"])
+    band = dict(band or {"z": UNFITTED["z"], "low": 0.0, "high": 0.0})
+    lower, upper = ensemble_band(survival, members, band["z"], band["low"], band["high"])
     years = grid.survival_at(hazards, [ONE_YEAR_DAYS, 2 * ONE_YEAR_DAYS], alive_at)
     return Curves(survival=survival, lower=lower, upper=upper,
                   median_days=grid.quantile_time(hazards, alive_at, 0.5),
