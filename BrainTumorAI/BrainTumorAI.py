@@ -1,22 +1,21 @@
 """BrainTumorAI: tumour type, modality weights, saliency maps and survival in 3D Slicer.
 
-This file is the GUI shell only: Module, Widget, a thin Logic and the SelfTest.
-Geometry, output nodes and background work live in ``BrainTumorAILib`` (Qt-free);
-the algorithms live in the ``braintumorai`` core. Neither torch nor monai nor
-lifelines is imported here at load time: Slicer loads every module at startup,
-and those packages may not be installed yet.
+Widget wiring only: Module, Widget, a thin Logic and the SelfTest. The work (inputs, child
+processes, output nodes, visits, report) is ``BrainTumorAILib.Workflow`` and the algorithms
+are the ``braintumorai`` core, both tested outside Slicer. Neither torch nor monai is imported
+here: Slicer loads every module at startup, and inference runs in a child process anyway.
 """
 
 import logging
 import os
-import sys
+from pathlib import Path
 from typing import Annotated
 
 import qt
 import vtk
 
 import slicer
-from slicer import vtkMRMLPlotChartNode, vtkMRMLScalarVolumeNode, vtkMRMLTableNode
+from slicer import vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -26,44 +25,15 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-# Modality -> parameter name of its volume, in channel order.
-MODALITY_PARAMETERS = {
-    "T1": "t1Volume",
-    "T1C": "t1cVolume",
-    "T2": "t2Volume",
-    "FLAIR": "flairVolume",
-    "CT": "ctVolume",
-    "PET": "petVolume",
-}
+MODALITY_PARAMETERS = {"T1": "t1Volume", "T1C": "t1cVolume", "T2": "t2Volume", "FLAIR": "flairVolume",
+                       "CT": "ctVolume", "PET": "petVolume"}
 REFERENCE_CHOICES = ["Auto", "T1C", "T1", "FLAIR", "T2", "CT", "PET"]
-# Label shown in the GUI -> method name of braintumorai.saliency.
-SALIENCY_METHODS = {
-    "Grad-CAM": "gradcam",
-    "Grad-CAM++": "gradcam++",
-    "Occlusion (slow)": "occlusion",
-    "None": None,
-}
-MINIMUM_TORCH_VERSION = "2.2"
-# SampleData entries: (name shown, phantom tumour type, seed). Generated locally, never downloaded.
-SAMPLE_DATA_CATEGORY = "BrainTumorAI"
-PHANTOM_SAMPLES = (
-    ("BrainTumorAI glioblastoma phantom", "glioblastoma", 9_000_001),
-    ("BrainTumorAI meningioma phantom", "meningioma", 9_000_002),
-    ("BrainTumorAI metastasis phantom", "metastasis", 9_000_003),
-    ("BrainTumorAI lower grade glioma phantom", "lower_grade_glioma", 9_000_004),
-)
-PHANTOM_SPACING_MM = 1.0
-
+SALIENCY_CHOICES = ["Grad-CAM", "Grad-CAM++", "Occlusion (slow)", "None"]  # see BrainTumorAILib.panel_options
 NOT_FOR_CLINICAL_USE = (
     "BrainTumorAI is research software and is not for clinical use: it is not a medical device "
     "and must not be used for diagnosis or treatment decisions. The bundled model weights are "
     "trained on synthetic brain phantoms only, not on patient data."
 )
-
-
-#
-# BrainTumorAI
-#
 
 
 class BrainTumorAI(ScriptedLoadableModule):
@@ -74,99 +44,63 @@ class BrainTumorAI(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["BrainTumorAI contributors"]
         self.parent.helpText = (
-            "Classify a brain tumour from any subset of co-registered T1, T1C, T2, FLAIR, CT and PET "
-            "volumes: calibrated class probabilities, the weight each modality had and saliency maps "
-            "overlaid on the slice views. Predict survival draws a survival curve from the patient's "
-            "studies. Select the volumes (or press Auto-assign), then press Classify. No data at hand? "
-            "Sample Data has synthetic phantom studies (category BrainTumorAI), generated on this computer."
+            "Classify a brain tumour from any subset of co-registered T1, T1C, T2, FLAIR, CT and PET volumes: "
+            "calibrated probabilities with a conformal prediction set, the weight of each modality, and saliency "
+            "maps over the slice views. Predict survival reads the patient's studies as visits and plots the "
+            "survival curve with its band and the curve after each visit. Export report writes an HTML report. "
+            "Sample Data (BrainTumorAI) has phantoms and a four-visit synthetic patient, generated on this computer."
             "<br><br><b>" + NOT_FOR_CLINICAL_USE + "</b>"
             '<br><br>See the <a href="https://github.com/braintumorai/SlicerBrainTumorAI">documentation</a>.'
         )
         self.parent.acknowledgementText = (
-            "Built on 3D Slicer, MONAI, PyTorch, SimpleITK, nilearn (MNI152 templates of the synthetic "
-            "phantoms) and lifelines. " + NOT_FOR_CLINICAL_USE
+            "Built on 3D Slicer, MONAI, PyTorch, SimpleITK, matplotlib and nilearn (MNI152 templates of the "
+            "synthetic phantoms). " + NOT_FOR_CLINICAL_USE
         )
-        # SampleData exists once the application has started.
-        slicer.app.connect("startupCompleted()", registerSampleData)
+        slicer.app.connect("startupCompleted()", registerSampleData)  # SampleData exists once started
 
 
-#
-# Sample data: synthetic phantom studies, generated on this computer
-#
+def loadSample(name: str = "BrainTumorAI synthetic patient", spacing=None) -> list:
+    """Generate a BrainTumorAI sample into the scene, as SampleData's button does (for scripts and
+    tutorials: ``SampleData.downloadSample`` cannot run a generator)."""
+    from BrainTumorAILib.sample_data import load_sample
+
+    nodes = load_sample(slicer.mrmlScene, name, spacing)
+    if slicer.app.layoutManager() is not None:
+        slicer.util.resetSliceViews()
+    return nodes
 
 
-def hasApplication() -> bool:
-    """False where only MRML is loaded (slicer-core under pytest): no GUI calls then."""
-    return getattr(slicer, "app", None) is not None
+class SampleLoader:
+    """SampleData ``customDownloader`` that generates the sample; its stable repr keeps a reload from adding it twice."""
 
-
-class PhantomSampleLoader:
-    """SampleData ``customDownloader``: generates the phantom instead of downloading.
-
-    SampleData calls it with the data source when its button is pressed; it adds
-    one volume per modality ("Phantom glioblastoma T1C", ...) and shows the T1C.
-    The repr is stable so that registering twice (module reload) adds no duplicate.
-    """
-
-    def __init__(self, label: str, seed: int, spacing: float = PHANTOM_SPACING_MM) -> None:
-        self.label, self.seed, self.spacing = label, int(seed), float(spacing)
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return f"PhantomSampleLoader({self.label!r}, {self.seed})"
+        return f"SampleLoader({self.name!r})"
 
     def __call__(self, source=None) -> list:
-        from BrainTumorAILib import error_message, load_phantom_study, read_requirements, show_as_background
-
-        logic = BrainTumorAILogic()
-        try:
-            # The phantoms are drawn on nilearn's MNI152 templates; nothing else is needed.
-            needed = [r for r in read_requirements(logic.requirementsPath()) if r.lower().startswith("nilearn")]
-            if not logic.installPackages(needed):
-                return []
-            with slicer.util.WaitCursor(show=hasApplication()):
-                nodes = load_phantom_study(slicer.mrmlScene, self.label, self.seed, self.spacing)
-        except Exception as error:
-            logging.exception("BrainTumorAI phantom")
-            slicer.util.errorDisplay(error_message("Making the phantom", error))
-            return []
-        reference = nodes["T1C"] if "T1C" in nodes else next(iter(nodes.values()))
-        show_as_background(slicer.mrmlScene, reference)
-        if hasApplication() and slicer.app.layoutManager() is not None:
-            slicer.util.resetSliceViews()
-        return list(nodes.values())
+        with slicer.util.tryWithErrorDisplay("Could not make the sample data.", waitCursor=True):
+            return loadSample(self.name) if BrainTumorAILogic.ensureRequirements("sample") else []
+        return []
 
 
 def registerSampleData() -> None:
-    """Add the phantom studies to the SampleData module (category BrainTumorAI)."""
     import SampleData
 
-    iconPath = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "BrainTumorAI.png")
-    for sampleName, label, seed in PHANTOM_SAMPLES:
+    from BrainTumorAILib.sample_data import sample_names
+
+    icon = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "BrainTumorAI.png")
+    for name in sample_names():
         SampleData.SampleDataLogic.registerCustomSampleDataSource(
-            category=SAMPLE_DATA_CATEGORY,
-            sampleName=sampleName,
-            # Never fetched: the customDownloader generates the volumes instead.
-            uris=f"braintumorai-phantom:{label}/{seed}",
-            fileNames=f"{sampleName}.nrrd",
-            nodeNames=f"Phantom {label.replace('_', ' ')} T1C",
-            thumbnailFileName=iconPath,
-            loadFileType="VolumeFile",
-            customDownloader=PhantomSampleLoader(label, seed),
-        )
-
-
-#
-# Parameters
-#
+            category="BrainTumorAI", sampleName=name, uris=f"braintumorai-generated:{name}", fileNames=f"{name}.nrrd",
+            nodeNames=name, thumbnailFileName=icon, loadFileTypes="VolumeFile", customDownloader=SampleLoader(name))
 
 
 @parameterNodeWrapper
 class BrainTumorAIParameterNode:
-    """Everything the module remembers in the scene.
-
-    One input volume per modality (any may be empty), the reference modality, the
-    compute options, and the output nodes of the last run.
-    """
+    """What the module remembers in the scene: a volume per modality (any may be empty), the options,
+    the overlay settings, the clinical covariates (-1, -10, 'unknown': not known)."""
 
     t1Volume: vtkMRMLScalarVolumeNode
     t1cVolume: vtkMRMLScalarVolumeNode
@@ -176,84 +110,59 @@ class BrainTumorAIParameterNode:
     petVolume: vtkMRMLScalarVolumeNode
     referenceModality: Annotated[str, Choice(REFERENCE_CHOICES)] = "Auto"
     useCPU: bool = False
-    modelPath: str = ""
-    saliencyMethod: Annotated[str, Choice(list(SALIENCY_METHODS))] = "Grad-CAM"
-    saliencyVolume: vtkMRMLScalarVolumeNode
-    probabilityTable: vtkMRMLTableNode
-    survivalChart: vtkMRMLPlotChartNode
-
-
-#
-# BrainTumorAIWidget
-#
+    registerIfNeeded: bool = False
+    modelPath: Path  # Path("") reads as "."; BrainTumorAILib.panel_options takes both for "the bundled model"
+    prognosisModelPath: Path
+    saliencyMethod: Annotated[str, Choice(SALIENCY_CHOICES)] = "Grad-CAM"
+    overlayOpacity: float = 0.4
+    overlayThreshold: float = 0.2
+    ageYears: int = -1
+    patientSex: Annotated[str, Choice(["unknown", "F", "M"])] = "unknown"
+    kps: int = -10
 
 
 class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._task = None
-        self._taskTitle = ""
-        self._pollTimer = None
-        self._referenceNodeID = None
+        self.logic = self._parameterNode = self._parameterNodeGuiTag = self._pollTimer = self._classesOf = None
+        self._visits = []
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/BrainTumorAI.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
-
         self.logic = BrainTumorAILogic()
-
-        self.ui.progressBar.setRange(0, 100)
         self.ui.progressBar.hide()
-        self.ui.cancelButton.enabled = False
-        self._clearResults()
-
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
-        self.ui.autoAssignButton.connect("clicked(bool)", self.onAutoAssign)
-        self.ui.classifyButton.connect("clicked(bool)", self.onClassify)
-        self.ui.predictSurvivalButton.connect("clicked(bool)", self.onPredictSurvival)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        for name in ("autoAssign", "classify", "cancel", "predictSurvival", "jumpToHotspot", "refreshVisits", "exportReport"):
+            slot = getattr(self, "on" + name[0].upper() + name[1:])
+            getattr(self.ui, f"{name}Button").connect("clicked(bool)", lambda checked, slot=slot: slot())
         self.ui.saliencyMapComboBox.connect("currentIndexChanged(int)", self.onSaliencyMapChanged)
-        # Paths bind to pathlib.Path only, and an empty Path reads as "."; keep a str by hand.
-        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelPathChanged)
-
-        # The work runs in a Python thread; the GUI polls it so it never freezes.
         self._pollTimer = qt.QTimer()
         self._pollTimer.setInterval(200)
-        self._pollTimer.connect("timeout()", self.onPollTask)
-
+        self._pollTimer.connect("timeout()", self.onPoll)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        if self._pollTimer is not None:
-            self._pollTimer.stop()
+        self.logic.workflow.close()
+        self._pollTimer.stop()
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanRun)
+        self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self.logic.workflow.close()
         self.setParameterNode(None)
-        self._clearResults()
+        self._showClassification(None)
+        self._fillVisits([])
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -261,206 +170,220 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
-        # Save the user a few clicks: fill empty selectors from the volume names.
         if not any(self.logic.inputVolumeNodes(self._parameterNode).values()):
-            self.logic.autoAssign(self._parameterNode)
+            self.onAutoAssign()  # save the user a few clicks
 
-    def setParameterNode(self, inputParameterNode) -> None:
+    def setParameterNode(self, parameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanRun)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanRun)
-            wasBlocked = self.ui.modelPathLineEdit.blockSignals(True)
-            self.ui.modelPathLineEdit.currentPath = self._parameterNode.modelPath
-            self.ui.modelPathLineEdit.blockSignals(wasBlocked)
-        self._checkCanRun()
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParametersModified)
+        self._parameterNode = parameterNode
+        if parameterNode:
+            self._parameterNodeGuiTag = parameterNode.connectGui(self.ui)
+            self.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParametersModified)
+        self._onParametersModified()
 
-    def onModelPathChanged(self, path: str) -> None:
-        if self._parameterNode:
-            self._parameterNode.modelPath = path
+    def _onParametersModified(self, caller=None, event=None) -> None:
+        from BrainTumorAILib.panel_options import model_classes, path_text
 
-    def _checkCanRun(self, caller=None, event=None) -> None:
-        running = self._task is not None
+        self._updateButtons()
+        p = self._parameterNode
+        if p and self.logic.workflow.saliency_nodes():
+            self.logic.workflow.set_overlay(p.overlayOpacity, p.overlayThreshold)
+        if p and self._classesOf != path_text(p.modelPath):  # the classes to explain come from the model card
+            self._classesOf = path_text(p.modelPath)
+            self.ui.explainClassComboBox.clear()
+            for name in ["Predicted class"] + model_classes(self._classesOf):
+                self.ui.explainClassComboBox.addItem(name, "" if name == "Predicted class" else name)
+
+    def _updateButtons(self) -> None:
+        workflow, ui = self.logic.workflow, self.ui
         hasInput = bool(self._parameterNode) and any(self.logic.inputVolumeNodes(self._parameterNode).values())
-        for button in (self.ui.classifyButton, self.ui.predictSurvivalButton):
-            button.enabled = hasInput and not running
-        if running:
-            tip = "A computation is running; wait for it or press Cancel."
-        elif not hasInput:
-            tip = "Select at least one input volume (or press Auto-assign)."
-        else:
-            tip = ""
-        self.ui.classifyButton.toolTip = tip or "Classify the tumour type from the selected volumes."
-        self.ui.predictSurvivalButton.toolTip = tip or "Predict the survival curve from the selected study."
-        self.ui.autoAssignButton.enabled = not running
-        self.ui.cancelButton.enabled = running
+        ui.classifyButton.enabled = ui.refreshVisitsButton.enabled = hasInput and not workflow.busy
+        ui.predictSurvivalButton.enabled = bool(self._visits) and not workflow.busy
+        ui.autoAssignButton.enabled = not workflow.busy
+        ui.cancelButton.enabled = workflow.busy
+        ui.exportReportButton.enabled = not workflow.busy and bool(workflow.classification or workflow.survival)
+        ui.jumpToHotspotButton.enabled = bool(workflow.saliency_nodes())
 
-    # ------------------------------------------------------------------ actions
+    def _referenceNode(self):
+        from BrainTumorAILib.panel_options import reference_node
 
-    def onAutoAssign(self) -> None:
-        assignment = self.logic.autoAssign(self._parameterNode)
-        self.ui.statusLabel.text = assignment.summary()
+        return reference_node(self.logic.inputVolumeNodes(self._parameterNode), self._parameterNode.referenceModality)
 
-    def onClassify(self) -> None:
-        self._start("Classification", self.logic.startClassification, needsModelPackages=True)
-
-    def onPredictSurvival(self) -> None:
-        # The survival model arrives in a later version: check the inputs and say so.
-        self._start("Survival prediction", self.logic.startInputCheck, needsModelPackages=False)
-
-    def onCancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self.ui.statusLabel.text = "Cancelling..."
-
-    def _showError(self, title: str, error: BaseException, details: str = "") -> None:
+    def _run(self, action: str, title: str, start) -> None:
+        """Install what ``action`` needs, start the run, and poll it from the timer."""
         from BrainTumorAILib import error_message
 
-        message = error_message(title, error)
-        logging.error(details or message)
-        self.ui.statusLabel.text = message
-        if details:
-            slicer.util.errorDisplay(message, detailedText=details)
-        else:
-            slicer.util.errorDisplay(message)
-
-    def _start(self, title: str, startFunction, needsModelPackages: bool) -> None:
-        if self._task is not None:
-            return
-        import traceback
-
         try:
+            if not self.logic.ensureRequirements(action):
+                self.ui.statusLabel.text = f"{title} needs Python packages that were not installed; nothing was run."
+                return
             with slicer.util.WaitCursor():
-                if needsModelPackages and not self.logic.setupPythonRequirements():
-                    self.ui.statusLabel.text = (
-                        f"{title} needs PyTorch and the packages of Resources/requirements.txt; "
-                        "they were not installed, so nothing was run."
-                    )
-                    return
-                self._task = startFunction(self._parameterNode)
+                start()
         except Exception as error:
-            self._showError(title, error, traceback.format_exc())
-            return
-        self._taskTitle = title
+            logging.exception(title)
+            self.ui.statusLabel.text = error_message(title, error)
+            return slicer.util.errorDisplay(self.ui.statusLabel.text)
         self.ui.progressBar.value = 0
         self.ui.progressBar.show()
         self.ui.statusLabel.text = f"{title}: starting..."
-        self._checkCanRun()
+        self._updateButtons()
         self._pollTimer.start()
 
-    def onPollTask(self) -> None:
-        if self._task is None:
-            self._pollTimer.stop()
-            return
-        status = self._task.poll()
+    def onAutoAssign(self) -> None:
+        from BrainTumorAILib.panel_options import assign_by_name
+
+        self.ui.statusLabel.text = assign_by_name(slicer.mrmlScene, self._parameterNode, MODALITY_PARAMETERS).summary()
+
+    def onClassify(self) -> None:
+        from BrainTumorAILib.panel_options import classify_options, path_text
+
+        p = self._parameterNode
+        if path_text(p.modelPath):
+            self.ui.modelPathLineEdit.addCurrentPathToHistory()  # its settingKey keeps only paths added here
+        options = classify_options(p, self.ui.explainClassComboBox.currentData)
+        self._run("classify", "Classification", lambda: self.logic.workflow.start_classification(
+            self.logic.inputVolumeNodes(p), p.referenceModality, options))
+
+    def onPredictSurvival(self) -> None:
+        from BrainTumorAILib.panel_options import DAY_COLUMN, apply_visit_cells, clinical, path_text, survival_options
+
+        p, table = self._parameterNode, self.ui.visitsTable
+        if path_text(p.prognosisModelPath):
+            self.ui.prognosisModelPathLineEdit.addCurrentPathToHistory()
+
+        def start():
+            for row, visit in enumerate(self._visits):
+                items = [table.item(row, column) for column in range(table.columnCount)]
+                ticks = [i.checkState() == qt.Qt.Checked for i in items if i.flags() & qt.Qt.ItemIsUserCheckable]
+                apply_visit_cells(visit, ticks[0], items[DAY_COLUMN].text(), ticks[1:])
+            self.logic.workflow.start_survival(self._visits, clinical(p), survival_options(p), self._referenceNode())
+
+        self._run("survival", "Survival prediction", start)
+
+    def onCancel(self) -> None:
+        self.logic.workflow.cancel()
+        self.ui.statusLabel.text = "Cancelling..."
+
+    def onPoll(self) -> None:
+        from BrainTumorAILib.panel_text import TITLES, finished_text, survival_text
+
+        kind = self.logic.workflow.kind
+        status = self.logic.workflow.poll()
         self.ui.progressBar.value = int(round(100 * status.fraction))
         if status.state == "running":
-            self.ui.statusLabel.text = f"{self._taskTitle}: {status.message}"
+            self.ui.statusLabel.text = status.message
             return
         self._pollTimer.stop()
-        task, title, elapsed = self._task, self._taskTitle, self._task.elapsed_s
-        self._task = None
         self.ui.progressBar.hide()
-        self._checkCanRun()
-        if status.state == "cancelled":
-            self.ui.statusLabel.text = f"{title} cancelled; nothing was added to the scene."
-        elif status.state == "failed":
-            self._showError(title, status.error, status.details)
-        elif title == "Classification":
-            self._showClassification(status.result, task.inputs, elapsed)
-        else:
-            self.ui.statusLabel.text = self.logic.describeInputCheck(title, status.result, elapsed)
+        self.ui.statusLabel.text, error = finished_text(TITLES[kind], status)
+        if error:
+            logging.error(status.details)
+            slicer.util.errorDisplay(error, detailedText=status.details)
+        elif status.state == "done" and kind == "classification":
+            self._showClassification(status.result)
+        elif status.state == "done":
+            self.ui.survivalLabel.text = survival_text(status.result.data)
+        self._updateButtons()
 
-    # ------------------------------------------------------------------ results
-
-    def _showClassification(self, result, inputs, elapsedSeconds: float) -> None:
-        import traceback
-
-        from BrainTumorAILib import modality_weights_text, result_rows, result_summary, warnings_text
-
-        try:
-            with slicer.util.WaitCursor():
-                nodes = self.logic.addClassificationNodes(result, inputs, self._parameterNode)
-        except Exception as error:
-            self._showError("Classification", error, traceback.format_exc())
-            return
-        self._referenceNodeID = nodes["reference"].GetID()
-
-        table = self.ui.resultsTable
-        rows = result_rows(result)
+    @staticmethod
+    def _fillTable(table, rows, editableColumn=-1, bold=()) -> None:
+        """Rows of ``(text, checked or None)`` cells; checked cells are check boxes."""
         table.setRowCount(len(rows))
-        for row, (name, probability, inSet) in enumerate(rows):
-            for column, text in enumerate((name, f"{probability:.3f}", "\u2713" if inSet else "")):
+        for row, cells in enumerate(rows):
+            for column, (text, checked) in enumerate(cells):
                 item = qt.QTableWidgetItem(text)
-                if inSet:
+                item.setFlags(qt.Qt.ItemIsEnabled | (qt.Qt.ItemIsEditable if column == editableColumn else 0)
+                              | (qt.Qt.ItemIsUserCheckable if checked is not None else 0))
+                if checked is not None:
+                    item.setCheckState(qt.Qt.Checked if checked else qt.Qt.Unchecked)
+                if row in bold:
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
                 table.setItem(row, column, item)
         table.resizeColumnsToContents()
-        self.ui.modalityWeightsLabel.text = modality_weights_text(result)
-        self.ui.warningsLabel.text = warnings_text(result)
 
+    def _showClassification(self, run) -> None:
+        from BrainTumorAILib import modality_weights_text, result_rows, warnings_text
+
+        data = run.output.data if run else {}
+        rows = result_rows(data) if run else []
+        self._fillTable(self.ui.resultsTable, [[(n, None), (f"{p:.3f}", None), ("\u2713" if s else "", None)]
+                                               for n, p, s in rows], bold={i for i, row in enumerate(rows) if row[2]})
+        self.ui.modalityWeightsLabel.text = modality_weights_text(data) if run else ""
+        self.ui.warningsLabel.text = warnings_text(data) if run else ""
         combo = self.ui.saliencyMapComboBox
         combo.blockSignals(True)
         combo.clear()
-        for name, node in nodes["saliency"].items():
-            combo.addItem("Fused (all modalities)" if name == "fused" else name, node.GetID())
-        combo.setCurrentIndex(0)
+        for name in self.logic.workflow.saliency_nodes():
+            combo.addItem("Fused (all modalities)" if name == "fused" else name, name)
         combo.blockSignals(False)
         combo.enabled = combo.count > 0
-        method = f" ({result.saliency_method}, class {result.saliency_class})" if result.saliency_method else ""
-        combo.toolTip = f"Saliency map shown over the reference volume{method}."
-        self.ui.statusLabel.text = result_summary(result, elapsedSeconds)
-
-    def _clearResults(self) -> None:
-        self.ui.resultsTable.setRowCount(0)
-        self.ui.modalityWeightsLabel.text = ""
-        self.ui.warningsLabel.text = ""
-        self.ui.saliencyMapComboBox.blockSignals(True)
-        self.ui.saliencyMapComboBox.clear()
-        self.ui.saliencyMapComboBox.blockSignals(False)
-        self.ui.saliencyMapComboBox.enabled = False
-        self._referenceNodeID = None
+        if run:
+            self.logic.workflow.set_overlay(self._parameterNode.overlayOpacity, self._parameterNode.overlayThreshold)
+            if not self._visits:
+                self.onRefreshVisits()
 
     def onSaliencyMapChanged(self, index: int) -> None:
-        nodeID = self.ui.saliencyMapComboBox.itemData(index) if index >= 0 else None
-        node = slicer.mrmlScene.GetNodeByID(nodeID) if nodeID else None
-        if node is None:
-            return
-        reference = slicer.mrmlScene.GetNodeByID(self._referenceNodeID) if self._referenceNodeID else None
-        with slicer.util.tryWithErrorDisplay("Could not show the saliency map.", waitCursor=False):
-            self.logic.showSaliencyMap(node, reference, self._parameterNode)
+        if index >= 0:
+            with slicer.util.tryWithErrorDisplay("Could not show the saliency map.", waitCursor=False):
+                self.logic.workflow.show_map(self.ui.saliencyMapComboBox.itemData(index), self._parameterNode.overlayOpacity)
+
+    def onJumpToHotspot(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Could not jump to the hotspot.", waitCursor=False):
+            point = self.logic.workflow.jump_to_hotspot(self.ui.saliencyMapComboBox.currentData or "fused")
+            self.ui.statusLabel.text = "Slice views centred on the map's maximum (R {:.1f}, A {:.1f}, S {:.1f} mm).".format(*point)
+
+    def onRefreshVisits(self) -> None:
+        from BrainTumorAILib import clinical_from_patient
+        from BrainTumorAILib.panel_options import prefill_clinical
+
+        node = self._referenceNode()
+        if node is not None:
+            patient, visits = self.logic.workflow.patient_visits(node, self.logic.inputVolumeNodes(self._parameterNode))
+            self._fillVisits(visits)
+            first = next((v.date for v in visits if v.date), None)
+            prefill_clinical(self._parameterNode, clinical_from_patient(slicer.mrmlScene, patient, first))
+            self.ui.statusLabel.text = f"{len(visits)} visit(s) of this patient: check days and treatments, then Predict survival."
+
+    def _fillVisits(self, visits) -> None:
+        from BrainTumorAILib.panel_options import DAY_COLUMN, visit_cells
+
+        self._visits = visits
+        self._fillTable(self.ui.visitsTable, [visit_cells(v) for v in visits], editableColumn=DAY_COLUMN)
+        self._updateButtons()
+
+    def onExportReport(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), "Folder for the report")
+        if folder and self.logic.ensureRequirements("report"):
+            with slicer.util.tryWithErrorDisplay("Could not write the report.", waitCursor=True):
+                files = self.logic.workflow.export_report(folder)
+                self.ui.statusLabel.text = f"Report written: {files['report']} and {len(files) - 1} PNG figures."
+                qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(files["report"])))
 
     def onReload(self) -> None:
-        """Reload BrainTumorAILib too, so code changes take effect without restarting Slicer."""
-        import importlib
+        """Reload BrainTumorAILib too, in dependency order, so code changes take effect without restarting."""
+        from BrainTumorAILib.reloading import reload_package
 
-        for name in sorted((n for n in sys.modules if n == "BrainTumorAILib" or n.startswith("BrainTumorAILib.")),
-                           reverse=True):
-            importlib.reload(sys.modules[name])
+        reload_package()
         ScriptedLoadableModuleWidget.onReload(self)
 
 
-#
-# BrainTumorAILogic
-#
-
-
 class BrainTumorAILogic(ScriptedLoadableModuleLogic):
-    """Thin layer between the GUI and BrainTumorAILib; usable from the Python console:
+    """The parameter node, and ``workflow`` (``BrainTumorAILib.Workflow``) that does the work:
 
-    >>> logic = slicer.util.getModuleLogic("BrainTumorAI")
-    >>> parameters = logic.getParameterNode(); parameters.t1cVolume = getNode("t1c")
-    >>> task = logic.startClassification(parameters); status = task.wait()
-    >>> nodes = logic.addClassificationNodes(status.result, task.inputs, parameters)
+    >>> logic = slicer.util.getModuleLogic("BrainTumorAI"); p = logic.getParameterNode()
+    >>> logic.workflow.start_classification(logic.inputVolumeNodes(p), "Auto", classify_options(p))
+    >>> run = logic.workflow.wait().result        # ClassificationRun: run.output.data is result.json
     """
 
     def __init__(self) -> None:
+        from BrainTumorAILib import Workflow
+
         ScriptedLoadableModuleLogic.__init__(self)
+        self.workflow = Workflow(slicer.mrmlScene)
 
     def getParameterNode(self):
         return BrainTumorAIParameterNode(super().getParameterNode())
@@ -470,300 +393,47 @@ class BrainTumorAILogic(ScriptedLoadableModuleLogic):
         """Modality -> selected volume node (None where empty), in channel order."""
         return {m: getattr(parameterNode, name) for m, name in MODALITY_PARAMETERS.items()}
 
-    def autoAssign(self, parameterNode, scene=None):
-        """Fill the empty modality selectors from volume names; returns the
-        BrainTumorAILib ``AutoAssignment`` (what was assigned, what was ambiguous)."""
-        from BrainTumorAILib import auto_assign
-
-        assignment = auto_assign(scene or slicer.mrmlScene)
-        with slicer.util.NodeModify(parameterNode.parameterNode):
-            for modality, node in assignment.assigned.items():
-                name = MODALITY_PARAMETERS[modality]
-                if getattr(parameterNode, name) is None:
-                    setattr(parameterNode, name, node)
-        return assignment
-
-    def collectInputs(self, parameterNode):
-        """The selected volumes as SimpleITK images (copies, LPS, transforms hardened)."""
-        from BrainTumorAILib import collect_inputs
-
-        return collect_inputs(self.inputVolumeNodes(parameterNode), parameterNode.referenceModality)
-
     @staticmethod
-    def device(parameterNode) -> str:
-        """'cpu' when the user asked for it, else 'auto' (CUDA when present)."""
-        return "cpu" if parameterNode.useCPU else "auto"
-
-    @staticmethod
-    def model(parameterNode):
-        """The checkpoint path the user chose, or None for the bundled default model."""
-        return (parameterNode.modelPath or "").strip() or None
-
-    def startClassification(self, parameterNode):
-        """Collect the inputs here (MRML is read in the GUI thread only) and start
-        the classifier in the background. Returns the running ``BackgroundTask``;
-        its ``inputs`` are the collected volumes, needed to place the outputs."""
-        from BrainTumorAILib import BackgroundTask, run_classification
-
-        collected = self.collectInputs(parameterNode)
-        task = BackgroundTask(
-            run_classification, collected, name="BrainTumorAI Classification",
-            model=self.model(parameterNode), device=self.device(parameterNode),
-            saliency=SALIENCY_METHODS[parameterNode.saliencyMethod],
-        )
-        task.inputs = collected
-        return task.start()
-
-    def startInputCheck(self, parameterNode):
-        """Check co-registration of the selected volumes in the background (what
-        Predict survival does until the survival model arrives)."""
-        from BrainTumorAILib import BackgroundTask, check_inputs
-
-        collected = self.collectInputs(parameterNode)
-        task = BackgroundTask(check_inputs, collected, name="BrainTumorAI input check")
-        task.inputs = collected
-        return task.start()
-
-    def addClassificationNodes(self, result, collected, parameterNode=None, scene=None) -> dict:
-        """New nodes for a finished classification, in the reference volume's study
-        (see ``BrainTumorAILib.classification_result_nodes``); the fused saliency map
-        is shown over the reference and remembered in the parameter node."""
-        from BrainTumorAILib import classification_result_nodes
-
-        nodes = classification_result_nodes(scene or slicer.mrmlScene, result, collected)
-        if parameterNode is not None:
-            with slicer.util.NodeModify(parameterNode.parameterNode):
-                parameterNode.probabilityTable = nodes["probabilities"]
-                parameterNode.saliencyVolume = next(iter(nodes["saliency"].values()), None)
-        return nodes
-
-    def showSaliencyMap(self, overlayNode, referenceNode=None, parameterNode=None, scene=None) -> None:
-        """Make one saliency map of a run the slice views' foreground."""
-        from BrainTumorAILib import show_saliency_map
-
-        show_saliency_map(scene or slicer.mrmlScene, overlayNode, referenceNode)
-        if parameterNode is not None:
-            parameterNode.saliencyVolume = overlayNode
-
-    @staticmethod
-    def describeInputCheck(title: str, result, elapsedSeconds: float) -> str:
-        return (
-            f"Inputs ready ({elapsedSeconds:.1f} s): {result.summary()} "
-            f"{title} arrives in a later version of BrainTumorAI; Classify works now."
-        )
-
-    # ------------------------------------------------------------------ dependencies
-
-    @staticmethod
-    def requirementsPath() -> str:
-        return os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
-
-    def setupPythonRequirements(self, askConfirmation: bool = True) -> bool:
-        """Make sure torch and the packages of Resources/requirements.txt are installed.
-
-        Torch comes only from the PyTorch extension (it picks the build that fits
-        the GPU); the other packages are installed after one confirmation, with
-        SimpleITK, torch and numpy pinned so pip cannot replace Slicer's own.
-        Returns False when the user declined; raises RuntimeError with a message
-        the user can act on when installation is impossible.
-        """
-        from BrainTumorAILib import read_requirements
-
-        try:
-            import PyTorchUtils
-        except ModuleNotFoundError:
-            raise RuntimeError(
-                "BrainTumorAI needs the PyTorch extension; install 'PyTorch' from the Extensions Manager "
-                "and restart Slicer."
-            )
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        if not torchLogic.torchInstalled():
-            torch = torchLogic.installTorch(
-                askConfirmation=askConfirmation, torchVersionRequirement=f">={MINIMUM_TORCH_VERSION}"
-            )
-            if torch is None:
-                return False
-        else:
-            from packaging import version
-
-            installed = torchLogic.torch.__version__
-            if version.parse(installed.split("+")[0]) < version.parse(MINIMUM_TORCH_VERSION):
-                raise RuntimeError(
-                    f"PyTorch {installed} is too old for BrainTumorAI; use the PyTorch Utils module to install "
-                    f"a version >={MINIMUM_TORCH_VERSION}."
-                )
-
-        return self.installPackages(read_requirements(self.requirementsPath()), askConfirmation)
-
-    def installPackages(self, requirements: list, askConfirmation: bool = True) -> bool:
-        """Install those of ``requirements`` that are missing, after one confirmation.
-
-        Returns False when the user declined; raises RuntimeError when pip failed.
-        """
-        from BrainTumorAILib import missing_requirements, protected_constraints
-
-        missing = missing_requirements(requirements)
-        if not missing:
-            return True
-        if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-            "BrainTumorAI needs these Python packages: " + ", ".join(missing) + ".\n\n"
-            "Install them now? This needs a network connection and may take a few minutes.",
-            "Install Python packages",
-        ):
-            return False
-        with slicer.util.WaitCursor():
-            self._pipInstall(missing, protected_constraints())
-        stillMissing = missing_requirements(missing)
-        if stillMissing:
-            raise RuntimeError(
-                "Could not install " + ", ".join(stillMissing) + "; see the Python console for pip's message."
-            )
-        return True
-
-    @staticmethod
-    def _pipInstall(requirements: list, pins: list) -> None:
-        """One pip run; never replaces SimpleITK or torch (pinned by a constraints file)."""
+    def ensureRequirements(action: str, askConfirmation: bool = True) -> bool:
+        """Install what ``action`` ('classify', 'survival', 'sample', 'report') still needs after one
+        confirmation (``BrainTumorAILib.dependencies.ensure_requirements``); False when declined."""
         import importlib
-        import tempfile
 
-        for moduleName in ("slicer.pydeps", "slicer.packaging"):  # Slicer >= 5.11 has pip_ensure
+        from BrainTumorAILib.dependencies import TORCH_ACTIONS, ensure_requirements
+
+        def optional(module, attribute):
             try:
-                module = importlib.import_module(moduleName)
-            except ImportError:
-                continue
-            if hasattr(module, "pip_ensure"):
-                from packaging.requirements import Requirement
+                return getattr(importlib.import_module(module), attribute)
+            except (ImportError, AttributeError):
+                return None
 
-                module.pip_ensure(
-                    [Requirement(r) for r in requirements],
-                    skip_packages=["SimpleITK", "torch"],
-                    requester="BrainTumorAI",
-                )
-                return
-        with tempfile.TemporaryDirectory() as folder:
-            constraints = os.path.join(folder, "constraints.txt")
-            with open(constraints, "w", encoding="utf-8") as stream:
-                stream.write("\n".join(pins) + "\n")
-            slicer.util.pip_install(requirements + ["-c", constraints])
-
-
-#
-# BrainTumorAITest
-#
+        # No PyTorch extension: ensure_requirements says to install it. pip_ensure: Slicer 5.12+.
+        torchLogic = optional("PyTorchUtils", "PyTorchUtilsLogic") if action in TORCH_ACTIONS else None
+        confirm = (lambda text: slicer.util.confirmOkCancelDisplay(text, "Install Python packages")) if askConfirmation else None
+        return ensure_requirements(os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt"), action,
+                                   torchLogic() if torchLogic else None, confirm,
+                                   pip_ensure=optional("slicer.packaging", "pip_ensure"), pip_install=slicer.util.pip_install)
 
 
 class BrainTumorAITest(ScriptedLoadableModuleTest):
-    """Runs inside Slicer (Reload and Test). Needs no torch: it checks the module's
-    own layer, from volume nodes to SimpleITK and back to result nodes."""
+    """Runs inside Slicer (Reload and Test) with the bundled models: load the synthetic patient, classify,
+    check the outputs, predict survival, check the plot's series (``BrainTumorAILib.self_test``, which
+    pytest runs with small models)."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_VolumeRoundTrip()
-        self.setUp()
-        self.test_ParameterNodeAndInputs()
-        self.setUp()
-        self.test_OutputNodes()
-        self.setUp()
-        self.test_PhantomSampleData()
+        self.test_ClassifyAndPredictSurvival()
 
-    @staticmethod
-    def _syntheticImage():
-        """An oblique, anisotropic volume with a bright 3x3x3 blob at index (20, 12, 6)."""
-        import numpy as np
-        import SimpleITK as sitk
+    def test_ClassifyAndPredictSurvival(self):
+        from BrainTumorAILib.panel_options import classify_options, survival_options
+        from BrainTumorAILib.self_test import classify_and_predict_survival
 
-        voxels = np.zeros((14, 24, 32), np.float32)
-        voxels[5:8, 11:14, 19:22] = 100.0
-        image = sitk.GetImageFromArray(voxels)
-        image.SetSpacing((0.8, 1.1, 3.0))
-        image.SetOrigin((-20.0, 15.0, 40.0))
-        rotation = sitk.Euler3DTransform()
-        rotation.SetRotation(0.2, -0.1, 0.4)
-        image.SetDirection(rotation.GetMatrix())
-        return image
-
-    def test_VolumeRoundTrip(self):
-        import numpy as np
-        import SimpleITK as sitk
-
-        from BrainTumorAILib import ras_of_ijk, sitk_image_from_volume_node, volume_node_from_sitk_image
-
-        self.delayDisplay("Volume node <-> SimpleITK round trip")
-        image = self._syntheticImage()
-        node = volume_node_from_sitk_image(slicer.mrmlScene, image, "t1c")
-        lps = np.array(image.TransformIndexToPhysicalPoint((20, 12, 6)))
-        np.testing.assert_allclose(ras_of_ijk(node, (20, 12, 6)), lps * [-1, -1, 1], atol=1e-6)
-        back = sitk_image_from_volume_node(node)
-        np.testing.assert_allclose(back.GetOrigin(), image.GetOrigin(), atol=1e-9)
-        np.testing.assert_allclose(back.GetDirection(), image.GetDirection(), atol=1e-9)
-        np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
-        self.delayDisplay("Round trip passed")
-
-    def test_ParameterNodeAndInputs(self):
-        from BrainTumorAILib import volume_node_from_sitk_image
-
-        self.delayDisplay("Auto-assign and input collection")
-        image = self._syntheticImage()
-        t1c = volume_node_from_sitk_image(slicer.mrmlScene, image, "BraTS-GLI-00001-000-t1c")
-        flair = volume_node_from_sitk_image(slicer.mrmlScene, image, "BraTS-GLI-00001-000-t2f")
         logic = BrainTumorAILogic()
+        for action in ("sample", "classify", "survival"):
+            self.assertTrue(logic.ensureRequirements(action, askConfirmation=False))
         parameters = logic.getParameterNode()
-        logic.autoAssign(parameters)
-        self.assertEqual(parameters.t1cVolume, t1c)
-        self.assertEqual(parameters.flairVolume, flair)
-        self.assertIsNone(parameters.t1Volume)
-        collected = logic.collectInputs(parameters)
-        self.assertEqual(collected.modalities, ["T1C", "FLAIR"])
-        self.assertEqual(collected.reference, "T1C")
-        self.delayDisplay("Inputs passed")
-
-    def test_OutputNodes(self):
-        import numpy as np
-        import SimpleITK as sitk
-
-        from BrainTumorAILib import (
-            find_study_item,
-            place_in_study,
-            probability_table_node,
-            saliency_overlay_node,
-            survival_chart_nodes,
-            volume_node_from_sitk_image,
-        )
-
-        self.delayDisplay("Output nodes")
-        scene = slicer.mrmlScene
-        image = self._syntheticImage()
-        reference = volume_node_from_sitk_image(scene, image, "t1c")
-        overlay = saliency_overlay_node(scene, sitk.Cast(image > 50, sitk.sitkFloat32), "saliency", reference)
-        table = probability_table_node(scene, ["HGG", "LGG"], [0.8, 0.2])
-        chart = survival_chart_nodes(scene, [180.0, 365.0, 730.0], [0.9, 0.7, 0.4], [0.8, 0.6, 0.3], [1.0, 0.8, 0.5])
-        place_in_study(scene, [overlay, table, *chart.nodes()], reference)
-        study = find_study_item(scene, overlay)
-        self.assertTrue(study)
-        self.assertEqual(find_study_item(scene, chart.chart), study)
-        layoutManager = slicer.app.layoutManager()
-        if layoutManager is not None:  # absent when Slicer runs without a main window
-            composite = layoutManager.sliceWidget("Red").mrmlSliceCompositeNode()
-            self.assertEqual(composite.GetForegroundVolumeID(), overlay.GetID())
-        probabilities = slicer.util.arrayFromTableColumn(table, "probability")
-        self.assertAlmostEqual(float(np.sum(probabilities)), 1.0, places=6)
-        self.delayDisplay("Output nodes passed")
-
-    def test_PhantomSampleData(self):
-        import importlib.util
-
-        self.delayDisplay("Phantom sample data")
-        if importlib.util.find_spec("nilearn") is None:
-            self.delayDisplay("nilearn is not installed: phantom test skipped")
-            return
-        loaded = PhantomSampleLoader("meningioma", 3, spacing=6.0)()
-        self.assertEqual([n.GetName() for n in loaded][:2], ["Phantom meningioma T1", "Phantom meningioma T1C"])
-        logic = BrainTumorAILogic()
-        parameters = logic.getParameterNode()
-        logic.autoAssign(parameters)
-        self.assertEqual(parameters.t1cVolume, loaded[1])
-        self.assertEqual(parameters.petVolume.GetName(), "Phantom meningioma PET")
-        self.delayDisplay("Phantom sample data passed")
+        classify_and_predict_survival(logic.workflow, classify_options(parameters), survival_options(parameters),
+                                      log=self.delayDisplay, idle=slicer.app.processEvents)

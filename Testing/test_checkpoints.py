@@ -188,7 +188,7 @@ def test_registry_lists_and_resolves_models(saved, tmp_path):
         resolve_model(tmp_path / "elsewhere" / "x.pt")
     empty = folder / "empty_registry.json"
     empty.write_text(json.dumps({"format_version": 1, "default": None, "models": []}))
-    with pytest.raises(ModelError, match="No default model"):
+    with pytest.raises(ModelError, match="No default classification model"):
         resolve_model(None, empty)
 
     registry.write_text(json.dumps({"default": "hgg-lgg", "models": [

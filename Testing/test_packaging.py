@@ -71,6 +71,8 @@ def test_every_script_and_resource_is_listed_in_the_module_cmakelists():
 
 def test_root_cmakelists_has_the_extension_wizard_form():
     text = (ROOT / "CMakeLists.txt").read_text()
+    # As the Slicer 5.10 extension template has it.
+    assert text.startswith("cmake_minimum_required(VERSION 3.20.6...3.22.6 FATAL_ERROR)")
     for needle in (
         "cmake_minimum_required", "project(BrainTumorAI)", "EXTENSION_HOMEPAGE", "EXTENSION_CONTRIBUTORS",
         "EXTENSION_DESCRIPTION", "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS",
@@ -97,9 +99,33 @@ def test_catalog_entry_matches_schema_and_project():
     assert entry["scm_url"].rstrip("/").removesuffix(".git") == homepage.rstrip("/")
     assert entry["build_dependencies"] == ["PyTorch"]
     assert entry.get("scm_revision") == "main" and entry.get("tier") in (1, 3, 5)
+    # The index's prettier check (multiline-arrays plugin, threshold 0): two-space indent,
+    # one array item per line, LF line ends, a final newline; json.dumps(indent=2) writes exactly that.
+    assert entries[0].read_bytes().decode("utf-8") == json.dumps(entry, indent=2) + "\n"
 
 
-@pytest.mark.parametrize("path", ["BrainTumorAI.png", "BrainTumorAI/Resources/Icons/BrainTumorAI.png"])
+def test_extension_pictures_live_in_the_top_level_resources_and_every_reference_resolves():
+    """Icon and screenshots (the URLs the Extensions Manager shows), the README's pictures and
+    the scripts that write them all point into Resources/; docs/ is gone."""
+    assert not (ROOT / "docs").exists()
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    prefix = "https://raw.githubusercontent.com/braintumorai/SlicerBrainTumorAI/main/"
+    icon = re.search(r'set\(EXTENSION_ICONURL\s+"([^"]+)"', cmake).group(1)
+    screenshots = re.search(r'set\(EXTENSION_SCREENSHOTURLS\s+"([^"]+)"', cmake).group(1).split()
+    assert screenshots and icon.startswith(prefix + "Resources/")
+    for url in [icon, *screenshots]:
+        assert url.startswith(prefix + "Resources/") and (ROOT / url[len(prefix):]).is_file(), url
+    readme = (ROOT / "README.md").read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert "Resources/Screenshots/slice-views.png" in pictures
+    for path in pictures:
+        assert path.startswith("Resources/") and (ROOT / path).is_file(), path
+    for script in ("training/montage.py", "training/result_figure.py", "Utilities/render_screenshots.py"):
+        text = (ROOT / script).read_text()
+        assert "docs/" not in text and '"docs"' not in text, script
+
+
+@pytest.mark.parametrize("path", ["Resources/Icons/BrainTumorAI.png", "BrainTumorAI/Resources/Icons/BrainTumorAI.png"])
 def test_icon_is_a_128_pixel_png(path):
     data = (ROOT / path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -126,13 +152,29 @@ def parameter_fields() -> dict[str, str]:
 
 def test_every_widget_the_module_uses_exists_in_the_ui():
     widgets = ui_widgets()
-    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_SCRIPT.read_text()))
-    assert {"classifyButton", "predictSurvivalButton", "autoAssignButton", "cancelButton"} <= used
+    source = MODULE_SCRIPT.read_text()
+    used = set(re.findall(r"\bui\.(\w+)", source))
+    # Buttons are connected by name in a loop: "<name>Button" -> on<Name>.
+    loop = re.search(r'for name in \(("autoAssign".*?)\):', source).group(1)
+    used |= {f"{name}Button" for name in re.findall(r'"(\w+)"', loop)}
+    assert {"classifyButton", "predictSurvivalButton", "autoAssignButton", "cancelButton", "jumpToHotspotButton",
+            "exportReportButton", "refreshVisitsButton"} <= used
     missing = sorted(used - set(widgets))
     assert not missing, f"BrainTumorAI.py uses widgets the .ui does not define: {missing}"
-    for name in ("referenceComboBox", "useCPUCheckBox", "saliencyMethodComboBox", "progressBar",
-                 "statusLabel", "resultsTable", "modalityWeightsLabel"):
+    for name in ("referenceComboBox", "useCPUCheckBox", "registerCheckBox", "saliencyMethodComboBox",
+                 "explainClassComboBox", "progressBar", "statusLabel", "resultsTable", "modalityWeightsLabel",
+                 "warningsLabel", "visitsTable", "opacitySliderWidget", "thresholdSliderWidget", "survivalLabel"):
         assert name in widgets, f"{name} is missing from the .ui"
+    for name in re.findall(r'for name in \(("autoAssign".*?)\):', source)[0].replace('"', "").split(", "):
+        assert f"def on{name[0].upper()}{name[1:]}(" in source, f"no slot for {name}Button"
+
+
+def test_the_module_file_is_widget_wiring_only():
+    lines = MODULE_SCRIPT.read_text().splitlines()
+    assert len(lines) <= 440, f"BrainTumorAI.py has {len(lines)} lines; move logic into BrainTumorAILib"
+    source = "\n".join(lines)
+    for gone in ("slicer.pydeps", "skip_packages", "threading", "QTimer.singleShot"):
+        assert gone not in source, gone
 
 
 def test_ui_selectors_are_bound_to_parameter_node_fields():
@@ -154,6 +196,16 @@ def test_ui_selectors_are_bound_to_parameter_node_fields():
     assert bound["referenceComboBox"] == "referenceModality" and "Choice" in fields["referenceModality"]
     assert bound["saliencyMethodComboBox"] == "saliencyMethod" and "Choice" in fields["saliencyMethod"]
     assert bound["useCPUCheckBox"] == "useCPU" and fields["useCPU"] == "bool"
+    assert bound["registerCheckBox"] == "registerIfNeeded" and fields["registerIfNeeded"] == "bool"
+    assert fields["overlayOpacity"] == fields["overlayThreshold"] == "float"
+    assert bound["opacitySliderWidget"] == "overlayOpacity" and bound["thresholdSliderWidget"] == "overlayThreshold"
+    # ctkPathLineEdit binds to pathlib.Path; the sex selector's choices are the strings the Lib reads.
+    assert fields["modelPath"] == fields["prognosisModelPath"] == "Path"
+    assert bound["ageSpinBox"] == "ageYears" and bound["kpsSpinBox"] == "kps" and bound["sexComboBox"] == "patientSex"
+    from BrainTumorAILib.panel_options import SALIENCY_METHODS
+
+    choices = re.search(r"SALIENCY_CHOICES = (\[.*?\])", MODULE_SCRIPT.read_text()).group(1)
+    assert ast.literal_eval(choices) == list(SALIENCY_METHODS)
 
     # Every selector is given the scene by the top-level widget.
     tree = ET.parse(UI_FILE)
@@ -186,7 +238,8 @@ def test_module_file_imports_no_heavy_package_at_load_time():
     assert not imported & HEAVY_PACKAGES, f"BrainTumorAI.py imports {imported & HEAVY_PACKAGES} at file scope"
     assert "BrainTumorAILib" not in imported, "keep Slicer's startup light: import BrainTumorAILib lazily"
     source = MODULE_SCRIPT.read_text()
-    assert "PyTorchUtilsLogic" in source and "installTorch(" in source
+    # Torch only through the PyTorch extension: the module hands its logic to the Lib, which installs.
+    assert "PyTorchUtilsLogic" in source and "installTorch(" in (MODULE_DIR / "BrainTumorAILib" / "dependencies.py").read_text()
     assert "not for clinical use" in source and "synthetic" in source
 
 
@@ -208,5 +261,5 @@ def test_requirements_leave_slicer_packages_alone():
         line.split("#")[0].strip() for line in (MODULE_DIR / "Resources" / "requirements.txt").read_text().splitlines()
     ]
     names = {re.split(r"[<>=!~\[; ]", line)[0].lower() for line in lines if line}
-    assert {"monai", "nilearn", "lifelines", "pandas"} <= names
-    assert not names & {"simpleitk", "torch", "torchvision"}
+    assert {"monai", "nilearn", "matplotlib"} <= names
+    assert not names & {"simpleitk", "torch", "torchvision", "numpy", "vtk"}

@@ -1,14 +1,16 @@
-"""Classify in the Slicer module's Lib, on a real slicer-core MRML scene.
+"""Classify in the Slicer module's Lib, on a real slicer-core MRML scene, out of process.
 
-A tiny untrained checkpoint (saved here, so the bundled model is not needed)
-runs through the background task; the result must come back as new nodes in
-the reference volume's study, with saliency overlays on exactly the reference
-node's grid, and the user's volumes untouched.
+A tiny untrained checkpoint (saved here, so the bundled model is not needed) runs through
+``braintumorai classify`` in a child process, as in Slicer; the result must come back as
+new nodes in the reference volume's study, with saliency overlays on exactly the reference
+node's grid, the user's volumes untouched, and a second run replacing the first one's nodes.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,24 +25,21 @@ if not hasattr(slicer, "vtkMRMLScene"):
 import slicer.util  # noqa: E402
 import vtk  # noqa: E402
 
-from braintumorai.errors import ModelError  # noqa: E402
 from BrainTumorAILib import (  # noqa: E402
-    BackgroundTask,
+    ClassifyOptions,
+    Workflow,
     auto_assign,
-    classification_result_nodes,
-    collect_inputs,
     error_message,
     find_study_item,
-    ijk_to_ras_matrix,
     load_phantom_study,
     modality_weights_text,
     result_rows,
     result_summary,
-    run_classification,
-    show_saliency_map,
     volume_node_from_sitk_image,
     warnings_text,
 )
+from BrainTumorAILib.process_task import CommandError  # noqa: E402
+from BrainTumorAILib.volume_conversion import ijk_to_ras_matrix  # noqa: E402
 
 # The module's stubbed-GUI fixture (BrainTumorAI.py imported on slicer-core).
 from test_slicer_lib import module_with_stubbed_gui  # noqa: E402,F401
@@ -95,6 +94,11 @@ def scene():
     return slicer.vtkMRMLScene()
 
 
+@pytest.fixture
+def workflow(scene, tmp_path):
+    return Workflow(scene, work_root=str(tmp_path / "work"))
+
+
 def add_slice_views(scene) -> list:
     composites = []
     for name in ("Red", "Yellow", "Green"):
@@ -121,72 +125,92 @@ def column(table_node, name) -> list:
     return [array.GetValue(i) for i in range(array.GetNumberOfValues())]
 
 
-def classify(collected, checkpoint, **kwargs):
-    status = BackgroundTask(run_classification, collected, model=checkpoint, device="cpu", **kwargs).start().wait(120)
-    assert status.state == "done", status.details
-    return status.result
+def run(workflow, volumes, checkpoint, **options):
+    """Classify through the workflow, polling as the panel's timer does; returns (status, stages seen)."""
+    workflow.start_classification(volumes, "Auto", ClassifyOptions(model=checkpoint, device="cpu", **options))
+    stages = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = workflow.poll()
+        stages.append((round(status.fraction, 3), status.message))
+        if status.state != "running":
+            return status, stages
+        time.sleep(0.05)
+    raise AssertionError("the classification did not end within 3 minutes")
 
 
-def test_classify_adds_new_nodes_on_the_oblique_reference_grid_and_leaves_inputs_alone(scene, checkpoint, phantom):
+def our_nodes(scene) -> list:
+    return [scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())
+            if scene.GetNthNode(i).GetAttribute("BrainTumorAI.Output")]
+
+
+def test_classify_in_a_child_process_adds_nodes_on_the_oblique_grid_and_a_second_run_replaces_them(
+        scene, workflow, checkpoint, phantom):
     reference = volume_node_from_sitk_image(scene, oblique(phantom["T1C"]), "case7_t1c")
     flair = volume_node_from_sitk_image(scene, phantom["FLAIR"], "case7_flair")
     t2 = volume_node_from_sitk_image(scene, phantom["T2"], "case7_t2")
     inputs = {"T1C": reference, "FLAIR": flair, "T2": t2}
     before = {m: snapshot(n) for m, n in inputs.items()}
     composites = add_slice_views(scene)
+    table_view = scene.AddNewNodeByClass("vtkMRMLTableViewNode")
     existing = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
 
-    collected = collect_inputs(inputs)
-    result = classify(collected, checkpoint, saliency="gradcam")
-    assert result.classes == list(CLASSES) and result.reference == "T1C"
-    assert abs(sum(result.probabilities) - 1.0) < 1e-6
-    assert result.coregistration == {"T1C": "yes", "FLAIR": "resampled", "T2": "resampled"}
+    status, stages = run(workflow, inputs, checkpoint, saliency="gradcam")
+    assert status.state == "done", status.details
+    assert len({message for _, message in stages}) >= 3, stages  # progress came through from the child
+    assert [f for f, _ in stages] == sorted(f for f, _ in stages)
+    data, nodes = status.result.output.data, status.result.nodes
+    assert data["classes"] == list(CLASSES) and data["reference"] == "T1C"
+    assert data["coregistration"] == {"T1C": "yes", "FLAIR": "resampled", "T2": "resampled"}
+    assert not list(Path(workflow.work_root).iterdir())  # the run's work folder is gone
 
-    nodes = classification_result_nodes(scene, result, collected)
     table = nodes["probabilities"]
+    assert table_view.GetTableNodeID() == table.GetID()
     assert column(table, "class") == list(CLASSES)
     probabilities = np.array(column(table, "probability"))
-    np.testing.assert_allclose(probabilities, result.probabilities, atol=1e-12)
-    assert abs(probabilities.sum() - 1.0) < 1e-6
+    np.testing.assert_allclose(probabilities, [data["probabilities"][c] for c in CLASSES], atol=1e-12)
+    assert abs(probabilities.sum() - 1.0) < 1e-4
     marks = column(table, "in prediction set")
-    assert [c for c, mark in zip(CLASSES, marks) if mark == "yes"] == result.prediction_set
-    assert result.predicted in result.prediction_set
-    assert table.GetAttribute("BrainTumorAI.Predicted") == result.predicted
-
+    assert [c for c, mark in zip(CLASSES, marks) if mark == "yes"] == data["prediction_set"]
     weights = nodes["modality_weights"]
     assert sorted(column(weights, "modality")) == sorted(MODEL_MODALITIES)
-    assert abs(sum(column(weights, "weight")) - 1.0) < 1e-5
+    assert abs(sum(column(weights, "weight")) - 1.0) < 1e-4
 
     overlays = nodes["saliency"]
     assert set(overlays) == {"fused", *MODEL_MODALITIES}
-    reference_matrix = ijk_to_ras_matrix(reference)
     for name, overlay in overlays.items():
         assert overlay.GetID() not in existing
         assert overlay.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
-        np.testing.assert_array_equal(ijk_to_ras_matrix(overlay), reference_matrix)
+        np.testing.assert_array_equal(ijk_to_ras_matrix(overlay), ijk_to_ras_matrix(reference))
         np.testing.assert_array_equal(slicer.util.arrayFromVolume(overlay),
-                                      sitk.GetArrayFromImage(result.saliency[name]))
+                                      sitk.GetArrayFromImage(status.result.output.maps[name]))
         assert overlay.GetAttribute("BrainTumorAI.SaliencyMap") == name
     assert np.any(slicer.util.arrayFromVolume(overlays["fused"]) > 0), "the fused map is empty"
     assert all(c.GetForegroundVolumeID() == overlays["fused"].GetID() for c in composites)
     assert all(c.GetBackgroundVolumeID() == reference.GetID() for c in composites)
-
     study = find_study_item(scene, table)
     assert study and all(find_study_item(scene, n) == study for n in (weights, *overlays.values()))
-    assert find_study_item(scene, reference) in (0, study)
 
-    show_saliency_map(scene, overlays["FLAIR"], reference)
+    workflow.show_map("FLAIR", 0.6)
     assert all(c.GetForegroundVolumeID() == overlays["FLAIR"].GetID() for c in composites)
+    assert all(c.GetForegroundOpacity() == pytest.approx(0.6) for c in composites)
+    rows = result_rows(data)
+    assert rows[0][0] == data["predicted"] and [r[1] for r in rows] == sorted(data["probabilities"].values())[::-1]
+    assert modality_weights_text(data).startswith("Modality weights: ")
+    assert data["predicted"] in result_summary(data, 1.0)
+
+    first = set(our_nodes(scene))
+    status, _ = run(workflow, inputs, checkpoint, saliency="gradcam++", target_class="meningioma")
+    assert status.state == "done", status.details
+    assert status.result.output.data["saliency_class"] == "meningioma"
+    second = set(our_nodes(scene))
+    assert len(second) == len(first) and not second & first  # replaced, not piled up
+    assert find_study_item(scene, status.result.nodes["probabilities"]) == study
     for modality, node in inputs.items():
         assert_unchanged(node, before[modality])
 
-    rows = result_rows(result)
-    assert [r[0] for r in rows][0] == result.predicted and [r[1] for r in rows] == sorted(result.probabilities)[::-1]
-    assert modality_weights_text(result).startswith("Modality weights: ")
-    assert result.predicted in result_summary(result, 1.0)
 
-
-def test_overlays_follow_the_reference_under_a_linear_transform(scene, checkpoint, phantom):
+def test_overlays_follow_the_reference_under_a_linear_transform(scene, workflow, checkpoint, phantom):
     reference = volume_node_from_sitk_image(scene, oblique(phantom["T1C"]), "t1c")
     transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
     matrix = vtk.vtkMatrix4x4()
@@ -200,39 +224,36 @@ def test_overlays_follow_the_reference_under_a_linear_transform(scene, checkpoin
     flair.SetAndObserveTransformNodeID(transform.GetID())
     before = ijk_to_ras_matrix(reference)
 
-    collected = collect_inputs({"T1C": reference, "FLAIR": flair})
-    result = classify(collected, checkpoint, saliency="gradcam++")
-    nodes = classification_result_nodes(scene, result, collected)
-    assert set(nodes["saliency"]) == {"fused", "T1C", "FLAIR"}
-    for overlay in nodes["saliency"].values():
+    status, _ = run(workflow, {"T1C": reference, "FLAIR": flair}, checkpoint, saliency="gradcam")
+    assert status.state == "done", status.details
+    assert set(status.result.nodes["saliency"]) == {"fused", "T1C", "FLAIR"}
+    for overlay in status.result.nodes["saliency"].values():
         assert overlay.GetParentTransformNode() is transform
         np.testing.assert_array_equal(ijk_to_ras_matrix(overlay), before)
-        assert overlay.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
     np.testing.assert_array_equal(ijk_to_ras_matrix(reference), before)
     assert reference.GetParentTransformNode() is transform
 
 
-def test_no_usable_modality_fails_with_one_sentence_and_adds_nothing(scene, checkpoint, phantom):
+def test_input_the_model_cannot_read_fails_with_the_commands_one_sentence_and_adds_nothing(
+        scene, workflow, checkpoint, phantom):
     ct = volume_node_from_sitk_image(scene, phantom["CT"], "head CT")
     count = scene.GetNumberOfNodes()
-    status = BackgroundTask(run_classification, collect_inputs({"CT": ct}), model=checkpoint,
-                            device="cpu").start().wait(120)
-    assert status.state == "failed" and isinstance(status.error, ModelError)
+    status, _ = run(workflow, {"CT": ct}, checkpoint)
+    assert status.state == "failed" and isinstance(status.error, CommandError)
     message = error_message("Classification", status.error)
-    assert message == str(status.error)
-    assert "T1C" in message and "CT" in message
-    assert message.endswith(".") and message.count(". ") == 0, message
-    assert scene.GetNumberOfNodes() == count
+    assert message == str(status.error) and "T1C" in message and "CT" in message
+    assert message.endswith(".") and "\n" not in message and not message.startswith("braintumorai")
+    assert scene.GetNumberOfNodes() == count and not workflow.busy
 
 
 @pytest.mark.parametrize("spoil,says", [
-    ("nan", "'t1c node' has 20 NaN or infinite voxels"),
-    ("spacing", "T1C ('t1c node') has a voxel spacing of 4 x 4 x 50 mm"),
-    ("negated", "T1C ('t1c node') is negative throughout the brain"),
+    ("nan", "has 20 NaN or infinite voxels"),
+    ("spacing", "has a voxel spacing of 4 x 4 x 50 mm"),
+    ("negated", "is negative throughout the brain"),
 ])
-def test_volume_nodes_pass_the_checks_files_pass(scene, checkpoint, phantom, spoil, says):
-    """The Slicer path into the pipeline refuses what the CLI refuses, naming the node,
-    and leaves the node as it was."""
+def test_volume_nodes_pass_the_checks_files_pass(scene, workflow, checkpoint, phantom, spoil, says):
+    """The Slicer path into the pipeline refuses what the command line refuses (issue 9),
+    with one sentence, leaving the node as it was and adding nothing."""
     node = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c node")
     voxels = slicer.util.arrayFromVolume(node)
     if spoil == "nan":
@@ -245,36 +266,38 @@ def test_volume_nodes_pass_the_checks_files_pass(scene, checkpoint, phantom, spo
     before = snapshot(node)
     flair = volume_node_from_sitk_image(scene, phantom["FLAIR"], "flair")
     count = scene.GetNumberOfNodes()
-    collected = collect_inputs({"T1C": node, "FLAIR": flair})
-    status = BackgroundTask(run_classification, collected, model=checkpoint, device="cpu").start().wait(120)
-    assert status.state == "failed", status.details
+    status, _ = run(workflow, {"T1C": node, "FLAIR": flair}, checkpoint)
+    assert status.state == "failed" and isinstance(status.error, CommandError)
     message = error_message("Classification", status.error)
-    assert says in message and message.endswith(".") and "\n" not in message, message
-    np.testing.assert_array_equal(slicer.util.arrayFromVolume(node), before[0])
-    assert scene.GetNumberOfNodes() == count
+    assert says in message and "T1C" in message and message.endswith(".") and "\n" not in message, message
+    assert_unchanged(node, before)
+    assert scene.GetNumberOfNodes() == count and not workflow.busy
 
 
-def test_warnings_reach_the_panel_text(scene, checkpoint, phantom):
-    """A T1 selected as T2: classified, and the doubt is in the status line and the warnings text."""
-    t2 = volume_node_from_sitk_image(scene, phantom["T1"], "mislabelled t2")
+def test_cancel_stops_the_child_and_adds_nothing(scene, workflow, checkpoint, phantom):
     t1c = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c")
-    result = classify(collect_inputs({"T2": t2, "T1C": t1c}), checkpoint, saliency=None)
-    assert len(result.warnings) == 1
-    assert "1 warning about the input" in result_summary(result)
-    assert warnings_text(result).startswith("Warning: T2 ('mislabelled t2') lacks the bright CSF of a T2")
-    assert warnings_text(classify(collect_inputs({"T1C": t1c}), checkpoint, saliency=None)) == ""
+    count = scene.GetNumberOfNodes()
+    task = workflow.start_classification({"T1C": t1c}, None, ClassifyOptions(model=checkpoint, device="cpu"))
+    time.sleep(0.5)
+    workflow.cancel()
+    status = workflow.wait(60)
+    assert status.state == "cancelled"
+    assert task.process.poll() is not None  # the child is gone
+    assert not task.work_dir.exists() and scene.GetNumberOfNodes() == count
 
 
-def test_cancel_before_the_model_loads_stops_the_task(scene, checkpoint, phantom):
-    t1c = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c")
-    task = BackgroundTask(run_classification, collect_inputs({"T1C": t1c}), model=checkpoint, device="cpu")
-    task.cancel()
-    assert task.start().wait(60).state == "cancelled"
-
-
-def test_unexpected_errors_are_named_as_such():
-    message = error_message("Classification", KeyError("x"))
-    assert message.startswith("Classification failed unexpectedly (KeyError")
+def test_panel_text_shows_warnings_and_the_ood_line_only_when_the_result_has_them():
+    data = {"classes": ["a", "b"], "probabilities": {"a": 0.7, "b": 0.3}, "predicted": "a", "prediction_set": ["a"],
+            "coverage": 0.9, "uncertainty": 0.5}
+    assert warnings_text(data) == "" and "warning" not in result_summary(data)
+    data.update(warnings=["The T2 volume is 8 mm thick."], ood_score=7.2, ood_flag=True)
+    text = warnings_text(data)
+    assert text.splitlines()[0].startswith("Warning: Out of distribution (score 7.20)")
+    assert "Warning: The T2 volume is 8 mm thick." in text
+    assert "2 warnings about the input" in result_summary(data)
+    data.update(warnings=[], ood_flag=False, ood_score=1.0)
+    assert warnings_text(data).startswith("Out-of-distribution score 1.00: within")
+    assert error_message("Classification", KeyError("x")).startswith("Classification failed unexpectedly (KeyError")
 
 
 def test_phantom_study_nodes_are_named_for_auto_assign(scene):
@@ -293,9 +316,11 @@ def test_phantom_study_nodes_are_named_for_auto_assign(scene):
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(again["T1C"]), slicer.util.arrayFromVolume(nodes["T1C"]))
 
 
-def test_module_classifies_shows_results_and_registers_phantoms(scene, checkpoint, module_with_stubbed_gui,  # noqa: F811
-                                                               monkeypatch):
+def test_module_registers_generated_samples_that_scripts_can_load_too(scene, module_with_stubbed_gui,  # noqa: F811
+                                                                      monkeypatch):
     import types
+
+    from BrainTumorAILib.sample_data import load_sample
 
     module, _ = module_with_stubbed_gui
     registered = []
@@ -303,28 +328,14 @@ def test_module_classifies_shows_results_and_registers_phantoms(scene, checkpoin
     sample_data.SampleDataLogic = types.SimpleNamespace(
         registerCustomSampleDataSource=lambda **kwargs: registered.append(kwargs))
     monkeypatch.setitem(sys.modules, "SampleData", sample_data)
-
     module.registerSampleData()
     names = [source["sampleName"] for source in registered]
-    assert "BrainTumorAI glioblastoma phantom" in names and "BrainTumorAI meningioma phantom" in names
+    assert names[0] == "BrainTumorAI synthetic patient" and "BrainTumorAI glioblastoma phantom" in names
     assert {source["category"] for source in registered} == {"BrainTumorAI"}
-    source = registered[names.index("BrainTumorAI glioblastoma phantom")]
-    loader = source["customDownloader"]
-    loader.spacing = 6.0  # the real loader makes 1 mm volumes; keep the test fast
-    loaded = loader(types.SimpleNamespace(**source))
-    assert [n.GetName() for n in loaded][:2] == ["Phantom glioblastoma T1", "Phantom glioblastoma T1C"]
+    assert all("loadFileTypes" in source and "loadFileType" not in source for source in registered)
+    assert repr(registered[0]["customDownloader"]) == "SampleLoader('BrainTumorAI synthetic patient')"
 
-    logic = module.BrainTumorAILogic()
-    parameters = logic.getParameterNode()
-    logic.autoAssign(parameters)
-    assert parameters.t1cVolume.GetName() == "Phantom glioblastoma T1C"
-    parameters.useCPU = True
-    parameters.modelPath = checkpoint
-    task = logic.startClassification(parameters)
-    status = task.wait(120)
-    assert status.state == "done", status.details
-    nodes = logic.addClassificationNodes(status.result, task.inputs, parameters)
-    assert parameters.probabilityTable is nodes["probabilities"]
-    assert parameters.saliencyVolume is nodes["saliency"]["fused"]
-    assert set(nodes["saliency"]) == {"fused", "T1C", "FLAIR", "T2"}
-    assert find_study_item(scene, nodes["probabilities"]) == find_study_item(scene, loaded[0])
+    loaded = load_sample(scene, "BrainTumorAI glioblastoma phantom", spacing=6.0)  # what the button does
+    assert [n.GetName() for n in loaded][:2] == ["Phantom glioblastoma T1", "Phantom glioblastoma T1C"]
+    with pytest.raises(Exception, match="Unknown BrainTumorAI sample"):
+        load_sample(scene, "BrainTumorAI something else")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +19,21 @@ import slicer.util  # noqa: E402
 
 from braintumorai.errors import InputError  # noqa: E402
 from BrainTumorAILib import (  # noqa: E402
-    BackgroundTask,
     auto_assign,
     collect_inputs,
     find_study_item,
-    ijk_to_ras_matrix,
-    image_ijk_to_ras,
-    is_satisfied,
-    modality_weights_table_node,
-    place_in_study,
-    probability_table_node,
-    read_requirements,
-    saliency_overlay_node,
     show_as_foreground,
     sitk_image_from_volume_node,
-    step_curve,
-    survival_chart_nodes,
     volume_node_from_sitk_image,
 )
-from BrainTumorAILib.study_hierarchy import item_of_node, subject_hierarchy  # noqa: E402
+from BrainTumorAILib.dependencies import is_satisfied, read_requirements  # noqa: E402
+from BrainTumorAILib.output_nodes import (  # noqa: E402
+    modality_weights_table_node,
+    probability_table_node,
+    saliency_overlay_node,
+)
+from BrainTumorAILib.study_hierarchy import item_of_node, place_in_study, subject_hierarchy  # noqa: E402
+from BrainTumorAILib.volume_conversion import image_ijk_to_ras, ijk_to_ras_matrix  # noqa: E402
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 BLOB_INDEX = (25, 12, 8)  # (i, j, k)
@@ -243,6 +238,18 @@ def test_auto_assign_matches_names_and_reports_ambiguity(scene):
     assert "T2 is ambiguous" in result.summary()
 
 
+@pytest.mark.parametrize("class_name", ["vtkMRMLVectorVolumeNode", "vtkMRMLDiffusionWeightedVolumeNode",
+                                        "vtkMRMLDiffusionTensorVolumeNode", "vtkMRMLLabelMapVolumeNode"])
+def test_only_plain_scalar_volumes_are_inputs(scene, class_name):
+    """Vector, DWI, tensor and label map volumes subclass the scalar volume node, but the
+    modality selectors cannot show them: Auto-assign skips them, a script that passes one is refused."""
+    t1c = volume_node_from_sitk_image(scene, oblique_image(), "case_t1c")
+    other = scene.AddNewNodeByClass(class_name, "case_flair")
+    assert auto_assign(scene).assigned == {"T1C": t1c}
+    with pytest.raises(InputError, match="not a plain scalar volume"):
+        collect_inputs({"T1C": t1c, "FLAIR": other})
+
+
 # --------------------------------------------------------------------------- output nodes
 
 def _add_slice_views(scene, background=None):
@@ -273,7 +280,7 @@ def test_saliency_overlay_is_shown_as_foreground_over_the_reference(scene):
     assert display.GetApplyThreshold()
     for composite in composites:
         assert composite.GetForegroundVolumeID() == overlay.GetID()
-        assert composite.GetForegroundOpacity() == pytest.approx(0.5)
+        assert composite.GetForegroundOpacity() == pytest.approx(0.4)  # as the README pictures show it
     # The user's background choice is kept; empty views get the reference.
     assert composites[0].GetBackgroundVolumeID() == other.GetID()
     assert composites[1].GetBackgroundVolumeID() == reference.GetID()
@@ -321,46 +328,6 @@ def test_modality_weights_table(scene):
     assert sum(_column(table, "weight")) == pytest.approx(1.0)
 
 
-def test_step_curve_doubles_points_at_each_jump():
-    x, y = step_curve([30.0, 60.0, 90.0], [0.9, 0.7, 0.4])
-    np.testing.assert_array_equal(x, [0, 30, 30, 60, 60, 90, 90])
-    np.testing.assert_array_equal(y, [1.0, 1.0, 0.9, 0.9, 0.7, 0.7, 0.4])
-    # A grid that starts at 0 does not repeat the origin.
-    x, y = step_curve([0.0, 10.0], [1.0, 0.5])
-    np.testing.assert_array_equal(x, [0, 10, 10])
-    np.testing.assert_array_equal(y, [1.0, 1.0, 0.5])
-    with pytest.raises(InputError, match="increase strictly"):
-        step_curve([10.0, 5.0], [0.9, 0.8])
-
-
-def test_survival_chart_draws_steps_and_band(scene):
-    times = np.arange(1, 31) * 60.875  # 30 intervals over 60 months, in days
-    survival = np.cumprod(np.full(30, 0.95))
-    lower, upper = survival * 0.9, np.minimum(survival * 1.05, 1.0)
-    plot = survival_chart_nodes(scene, times, survival, lower, upper, time_unit="months")
-
-    assert plot.chart.GetNumberOfPlotSeriesNodes() == 3
-    ids = {plot.chart.GetNthPlotSeriesNode(i).GetYColumnName() for i in range(3)}
-    assert ids == {"survival", "lower", "upper"}
-    for series in plot.series:
-        assert series.GetTableNode() is plot.table
-        assert series.GetXColumnName() == "time (months)"
-    x = np.array(_column(plot.table, "time (months)"))
-    y = np.array(_column(plot.table, "survival"))
-    assert len(x) == 2 * 30 + 1  # origin + a doubled point at each of the 30 jumps
-    np.testing.assert_allclose(x[1::2], x[2::2])  # each jump is vertical
-    np.testing.assert_allclose(y[0:2], [1.0, 1.0])
-    np.testing.assert_allclose(y[2::2], survival)
-    np.testing.assert_allclose(x[-1], 60.0)
-    assert np.all(np.diff(y) <= 0)
-    np.testing.assert_allclose(np.array(_column(plot.table, "lower"))[2::2], lower)
-
-    with pytest.raises(InputError, match="both the lower and the upper"):
-        survival_chart_nodes(scene, times, survival, lower=lower)
-    with pytest.raises(InputError, match="probabilities in"):
-        survival_chart_nodes(scene, times, survival * 2)
-
-
 # --------------------------------------------------------------------------- subject hierarchy
 
 def _parent_chain(scene, node):
@@ -381,14 +348,16 @@ def test_outputs_are_placed_in_the_reference_study(scene):
 
     overlay = saliency_overlay_node(scene, oblique_image(), "map", show=False)
     table = probability_table_node(scene, ["a", "b"], [0.25, 0.75])
-    plot = survival_chart_nodes(scene, [30.0, 60.0], [0.9, 0.8])
-    folder = place_in_study(scene, [overlay, table, *plot.nodes()], reference)
+    folder = place_in_study(scene, [overlay, table], reference)
 
     assert sh.GetItemParent(folder) == study
-    for node in (overlay, table, *plot.nodes()):
+    for node in (overlay, table):
         assert study in _parent_chain(scene, node)
         assert find_study_item(scene, node) == study
     assert sh.GetItemParent(sh.GetItemByDataNode(reference)) == study
+    # A second run goes into the same results folder, not a new one.
+    again = probability_table_node(scene, ["a", "b"], [0.5, 0.5])
+    assert place_in_study(scene, [again], reference) == folder
 
 
 def test_a_study_is_created_once_for_a_volume_outside_any_study(scene):
@@ -409,67 +378,97 @@ def test_a_study_is_created_once_for_a_volume_outside_any_study(scene):
     assert sh.GetItemParent(sh.GetItemByDataNode(reference)) == sh.GetSceneItemID()
 
 
-# --------------------------------------------------------------------------- dependencies, background
+# --------------------------------------------------------------------------- dependencies
 
-def test_requirements_never_name_protected_packages(tmp_path):
+def test_each_action_needs_only_its_own_packages_and_never_a_protected_one(tmp_path):
     shipped = Path(__file__).resolve().parents[1] / "BrainTumorAI" / "Resources" / "requirements.txt"
-    names = [r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in read_requirements(shipped)]
-    assert {"monai", "nilearn", "lifelines", "pandas"} <= set(names)
+
+    def names(action=None):
+        return {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in read_requirements(shipped, action)}
+
+    assert names("classify") == {"monai"}  # no lifelines, no nilearn for Classify
+    assert names("survival") == {"monai", "matplotlib"}
+    assert names("sample") == {"nilearn"} and names("report") == {"matplotlib"}
+    assert names() == {"monai", "matplotlib", "nilearn"}
     bad = tmp_path / "requirements.txt"
     bad.write_text("monai>=1.3\nSimpleITK>=2.2\n")
     with pytest.raises(Exception, match="SimpleITK"):
         read_requirements(bad)
+    bad.write_text("monai>=1.3  # for: classify, segment\n")
+    with pytest.raises(Exception, match="unknown action"):
+        read_requirements(bad, "classify")
     assert is_satisfied("numpy>=1.0")
     assert not is_satisfied("numpy<1.0")
     assert not is_satisfied("braintumorai-no-such-package")
 
 
-def test_background_task_reports_progress_cancels_and_fails_cleanly():
-    def work(context, steps):
-        for step in range(steps):
-            context.report(step / steps, f"step {step}")
-            time.sleep(0.01)
-        return "finished"
+class FakeTorchLogic:
+    """The PyTorch extension's logic as far as BrainTumorAI uses it."""
 
-    done = BackgroundTask(work, 3).start().wait(10)
-    assert (done.state, done.result, done.fraction) == ("done", "finished", 1.0)
+    def __init__(self, installed=True, version="2.5.1+cu121", accept=True):
+        import types
 
-    slow = BackgroundTask(work, 10_000).start()
-    time.sleep(0.05)
-    assert slow.poll().state == "running"
-    slow.cancel()
-    assert slow.wait(10).state == "cancelled"
+        self.installed, self.accept, self.calls = installed, accept, []
+        self.torch = types.SimpleNamespace(__version__=version)
 
-    def broken(context):
-        raise InputError("No input volume is selected; select at least one modality.")
+    def torchInstalled(self):
+        return self.installed
 
-    failed = BackgroundTask(broken).start().wait(10)
-    assert failed.state == "failed" and isinstance(failed.error, InputError)
-    assert failed.message.startswith("No input volume")
+    def installTorch(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.torch if self.accept else None
 
 
-def test_input_check_resamples_other_grids_and_refuses_disjoint_volumes(scene):
-    from braintumorai.errors import GeometryError
-    from BrainTumorAILib import check_inputs
+def test_missing_packages_are_installed_after_one_question_with_the_constraints(tmp_path):
+    from BrainTumorAILib.dependencies import ensure_requirements
 
-    reference = axial_image()
-    coarse = sitk.Resample(reference, [20, 20, 20], sitk.Transform(), sitk.sitkLinear, reference.GetOrigin(),
-                           [3.0, 3.0, 3.0], reference.GetDirection())
-    far = sitk.Image(reference)
-    far.SetOrigin((500.0, 500.0, 500.0))
-    nodes = {
-        "T1C": volume_node_from_sitk_image(scene, reference, "t1c"),
-        "T2": volume_node_from_sitk_image(scene, coarse, "t2"),
-        "PET": volume_node_from_sitk_image(scene, far, "pet"),
-    }
-    ok = BackgroundTask(check_inputs, collect_inputs({"T1C": nodes["T1C"], "T2": nodes["T2"]})).start().wait(60)
-    assert ok.state == "done", ok.details
-    assert ok.result.status == {"T1C": "yes", "T2": "resampled"}
-    assert "T2 (t2): resampled onto the reference" in ok.result.summary()
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("braintumorai-no-such-package>=1  # for: classify\npackaging>=20  # for: report\n")
+    questions, ensured = [], []
 
-    refused = BackgroundTask(check_inputs, collect_inputs(nodes)).start().wait(60)
-    assert refused.state == "failed" and isinstance(refused.error, GeometryError)
-    assert "PET ('pet') is not co-registered" in refused.message
+    def pip_ensure(requirements, **kwargs):
+        ensured.append(([str(r) for r in requirements], kwargs, Path(kwargs["constraints"]).read_text()))
+
+    def confirm(text):
+        questions.append(text)
+        return True
+
+    torch = FakeTorchLogic(installed=False)
+    with pytest.raises(Exception, match="Could not install braintumorai-no-such-package"):
+        ensure_requirements(requirements, "classify", torch, confirm, pip_ensure=pip_ensure)
+    assert len(questions) == 1 and "PyTorch" in questions[0] and "braintumorai-no-such-package" in questions[0]
+    assert torch.calls == [{"askConfirmation": False, "torchVersionRequirement": ">=2.2"}]  # no second question
+    (packages, kwargs, constraints), = ensured
+    assert packages == ["braintumorai-no-such-package>=1"]
+    assert kwargs["prompt_install"] is False and "skip_packages" not in kwargs
+    assert "numpy==" in constraints and "simpleitk==" in constraints.lower()
+
+    # Nothing missing: no question; declined: nothing installed; no extension: one sentence.
+    assert ensure_requirements(requirements, "report", None, confirm) and len(questions) == 1
+    assert ensure_requirements(requirements, "classify", FakeTorchLogic(), lambda text: False) is False
+    assert len(ensured) == 1
+    with pytest.raises(Exception, match="needs the PyTorch extension"):
+        ensure_requirements(requirements, "survival", None, confirm)
+    with pytest.raises(Exception, match="too old"):
+        ensure_requirements(requirements, "classify", FakeTorchLogic(version="1.13.1"), confirm)
+    installed = []  # before Slicer 5.12: pip_install with the constraints file
+    with pytest.raises(Exception, match="Could not install"):
+        ensure_requirements(requirements, "classify", FakeTorchLogic(), None, pip_install=installed.append)
+    assert installed[0][:1] == ["braintumorai-no-such-package>=1"] and installed[0][1] == "-c"
+
+
+def test_reload_order_puts_every_module_after_what_it_imports():
+    from BrainTumorAILib.reloading import _relative_imports, reload_order
+
+    order = reload_order()
+    assert order[-1] == "BrainTumorAILib" and len(order) == len(set(order))
+    package = Path(__file__).resolve().parents[1] / "BrainTumorAI" / "BrainTumorAILib"
+    assert {name.split(".")[-1] for name in order[:-1]} == {p.stem for p in package.glob("*.py")} - {"__init__"}
+    position = {name.split(".")[-1]: index for index, name in enumerate(order)}
+    for path in package.glob("*.py"):
+        if path.stem != "__init__":
+            for dependency in _relative_imports(path):
+                assert position[dependency] < position[path.stem], (dependency, path.stem)
 
 
 # --------------------------------------------------------------------------- the module's Logic
@@ -530,38 +529,36 @@ def module_with_stubbed_gui(monkeypatch, scene):
     sys.modules.pop("BrainTumorAI", None)
 
 
-def test_module_logic_assigns_collects_and_checks_inputs(scene, module_with_stubbed_gui):
+def test_module_logic_assigns_by_name_and_installs_per_action(scene, module_with_stubbed_gui):
+    from BrainTumorAILib.panel_options import assign_by_name, classify_options, survival_options
+
     module, torch_state = module_with_stubbed_gui
     t1c = volume_node_from_sitk_image(scene, axial_image(), "BraTS-GLI-00001-000-t1c")
     flair = volume_node_from_sitk_image(scene, axial_image(), "BraTS-GLI-00001-000-t2f")
-
     logic = module.BrainTumorAILogic()
     parameters = logic.getParameterNode()
     assert not any(logic.inputVolumeNodes(parameters).values())
-    logic.autoAssign(parameters)
+    assign_by_name(scene, parameters, module.MODALITY_PARAMETERS)
     assert (parameters.t1cVolume, parameters.flairVolume, parameters.t1Volume) == (t1c, flair, None)
     assert list(logic.inputVolumeNodes(parameters)) == ["T1", "T1C", "T2", "FLAIR", "CT", "PET"]
-    assert parameters.referenceModality == "Auto" and logic.device(parameters) == "auto"
+    assert parameters.referenceModality == "Auto"
+    options = classify_options(parameters)
+    assert options.model is None and options.device is None and options.saliency == "gradcam"  # bundled, CUDA if any
+    parameters.useCPU, parameters.registerIfNeeded, parameters.modelPath = True, True, "."  # Path("") reads "."
+    options = classify_options(parameters, "meningioma")
+    assert (options.model, options.device, options.register, options.target_class) == (None, "cpu", True, "meningioma")
+    assert survival_options(parameters).device == "cpu"
 
-    assert logic.model(parameters) is None  # empty model path: the bundled model
-    parameters.useCPU = True
-    assert logic.device(parameters) == "cpu"
-
-    assert logic.setupPythonRequirements(askConfirmation=False)  # torch and the venv's packages are there
-    task = logic.startInputCheck(parameters)  # what Predict survival runs until its model arrives
-    status = task.wait(60)
-    assert status.state == "done", status.details
-    assert task.inputs.modalities == ["T1C", "FLAIR"]
-    message = logic.describeInputCheck("Survival prediction", status.result, 0.1)
-    assert "T1C (BraTS-GLI-00001-000-t1c): reference" in message and "later version" in message
-
+    assert logic.ensureRequirements("classify", askConfirmation=False)  # torch and the venv's packages are there
+    assert logic.ensureRequirements("report", askConfirmation=False)
     torch_state["installed"] = False
-    assert logic.setupPythonRequirements(askConfirmation=True) is False
-    assert torch_state["install_calls"] == [{"askConfirmation": True, "torchVersionRequirement": ">=2.2"}]
+    assert logic.ensureRequirements("survival", askConfirmation=False) is False  # installTorch declined
+    assert torch_state["install_calls"] == [{"askConfirmation": False, "torchVersionRequirement": ">=2.2"}]
+    assert logic.ensureRequirements("sample", askConfirmation=False)  # needs no torch
 
 
 def test_whole_results_become_nodes_in_the_reference_study(scene):
-    from BrainTumorAILib import classification_output_nodes, survival_output_nodes
+    from BrainTumorAILib.result_nodes import classification_output_nodes
 
     reference = volume_node_from_sitk_image(scene, oblique_image(), "t1c")
     composites = _add_slice_views(scene)
@@ -572,10 +569,7 @@ def test_whole_results_become_nodes_in_the_reference_study(scene):
     )
     assert set(nodes["saliency"]) == {"fused", "T1C", "FLAIR"}
     assert composites[0].GetForegroundVolumeID() == nodes["saliency"]["fused"].GetID()
+    assert composites[0].GetForegroundOpacity() == pytest.approx(0.4)
     study = find_study_item(scene, reference) or find_study_item(scene, nodes["probabilities"])
     for node in (nodes["probabilities"], nodes["modality_weights"], *nodes["saliency"].values()):
         assert find_study_item(scene, node) == study
-
-    survival = survival_output_nodes(scene, reference, [180.0, 365.0], [0.8, 0.6], [0.7, 0.5], [0.9, 0.7])
-    assert find_study_item(scene, survival["chart"]) == study
-    assert survival["chart"].GetNumberOfPlotSeriesNodes() == 3

@@ -142,3 +142,8 @@ def test_true_survival_is_the_generators_law():
     times = 30.0 + 1500.0 * (-np.log(rng.random(20000)) * np.exp(-risk)) ** (1 / 1.2)
     for t in (100, 365, 730):
         assert (times > t).mean() == pytest.approx(float(survival_probability(t, risk)), abs=0.01)
+
+
+def test_every_patient_has_the_diagnosis_visit():
+    patients = generate_cohort(5000, seed=1, with_case_params=False)
+    assert all(p.visits and p.visits[0].day == 0 and p.survival_days >= 1 for p in patients)

@@ -24,13 +24,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def write_brats_sized_study(folder: str) -> list[str]:
-    """A 4-modality phantom resampled onto the BraTS grid (240x240x155, 1 mm)."""
+def write_brats_sized_study(folder: str, case=None, name: str = "BENCH-000") -> list[str]:
+    """A 4-modality phantom (``case``, default a glioblastoma) resampled onto the BraTS grid
+    (240x240x155, 1 mm), written as ``folder/NAME-{t1n,t1c,t2w,t2f}.nii.gz``."""
     import SimpleITK as sitk
 
     from braintumorai.synthetic import generate_case
 
-    case = generate_case("glioblastoma", seed=11, modalities=("T1", "T1C", "T2", "FLAIR"), spacing=1.0)
+    if case is None:
+        case = generate_case("glioblastoma", seed=11, modalities=("T1", "T1C", "T2", "FLAIR"), spacing=1.0)
     grid = sitk.Image([240, 240, 155], sitk.sitkFloat32)
     centre = case.images["T1C"].TransformContinuousIndexToPhysicalPoint(
         [(s - 1) / 2 for s in case.images["T1C"].GetSize()])
@@ -38,18 +40,20 @@ def write_brats_sized_study(folder: str) -> list[str]:
     paths = []
     for modality, token in (("T1", "t1n"), ("T1C", "t1c"), ("T2", "t2w"), ("FLAIR", "t2f")):
         image = sitk.Resample(case.images[modality], grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        path = os.path.join(folder, f"BENCH-000-{token}.nii.gz")
+        path = os.path.join(folder, f"{name}-{token}.nii.gz")
         sitk.WriteImage(image, path)
         paths.append(path)
     return paths
 
 
+# Peak memory from VmHWM: ru_maxrss would keep this parent's high-water mark across fork and exec.
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 start = time.perf_counter()
 from braintumorai.cli import main
 code = main(sys.argv[1:])
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from braintumorai.benchmark import peak_rss_mb
+peak_mb = peak_rss_mb()
 print("BENCH " + json.dumps({"code": code, "seconds": time.perf_counter() - start, "peak_mb": peak_mb}), file=sys.stderr)
 """
 

@@ -3,7 +3,8 @@
     python -m training.bundle_model runs/bundled/braintumorai-phantom-classifier.pt
 
 Copies the weights and the card into ``braintumorai/models/`` and makes it the
-registry's default, with the sha256 that ``resolve_model`` checks at load time.
+registry's default for its task (``default``: the classifier, ``default_prognosis``: the
+prognosis model), with the sha256 that ``resolve_model`` checks at load time.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def main(argv=None) -> int:
     shutil.copyfile(weights, folder / weights.name)
     shutil.copyfile(card_path, folder / card_path.name)
     registry = json.loads(REGISTRY_PATH.read_text())
-    entry = {"name": card["name"], "card": card_path.name, "weights": weights.name, "sha256": card["sha256"],
-             "url": None, "description": card.get("description", "")}
+    task = "prognosis" if card["architecture"] == "PrognosisGRU" else "classification"
+    entry = {"name": card["name"], "task": task, "card": card_path.name, "weights": weights.name,
+             "sha256": card["sha256"], "url": None, "description": card.get("description", "")}
     registry["models"] = [m for m in registry["models"] if m.get("name") != card["name"]] + [entry]
-    registry["default"] = card["name"]
+    registry["default" if task == "classification" else f"default_{task}"] = card["name"]
     REGISTRY_PATH.write_text(json.dumps(registry, indent=2) + "\n")
     print(f"bundled {card['name']} ({weights.stat().st_size / 2**20:.2f} MB, sha256 {card['sha256'][:12]}...)")
     return 0

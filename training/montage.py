@@ -1,6 +1,6 @@
 """Draw a montage of phantoms (one row per class, one column per modality, mask contour).
 
-    python training/montage.py                       # phantoms -> docs/phantom_montage.png
+    python training/montage.py                       # phantoms -> Resources/Figures/phantom_montage.png
     python training/montage.py --real DIR --out X.png  # the same view of a real case folder
 
 The real-case figure must never be written into the repository (no real image enters
@@ -119,7 +119,7 @@ def real_rows(folder: str) -> list:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", help="a real case folder (BraTS-style NIfTI files)")
-    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "phantom_montage.png"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "Resources", "Figures", "phantom_montage.png"))
     parser.add_argument("--spacing", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

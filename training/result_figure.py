@@ -4,7 +4,7 @@ with the prediction set marked, and the modality weights.
 
     python training/result_figure.py RESULT_DIR --image REFERENCE.nii.gz --out figure.png
     python training/result_figure.py demo-output/classification \
-        --image demo-output/study/DEMO-000/DEMO-000-t1c.nii.gz --out docs/screenshot.png
+        --image demo-output/study/DEMO-000/DEMO-000-t1c.nii.gz --out Resources/Figures/demo_result.png
 
 ``RESULT_DIR`` holds ``result.json`` and ``saliency_fused.nii.gz`` as ``classify`` wrote
 them; the map is on the reference volume's grid, so the two are drawn voxel for voxel.

@@ -1,118 +1,122 @@
-"""Classify: the background work behind the button, and its result as nodes.
+"""Classify: the child process behind the button, and its result as nodes.
 
-    task = BackgroundTask(run_classification, collect_inputs(nodes), model=None, device="cpu").start()
+    task = start_classification(collect_inputs(nodes), ClassifyOptions(device="cpu"), work_root)
     ...                                   # GUI thread polls task.poll() for progress
-    nodes = classification_result_nodes(scene, task.poll().result, inputs)   # GUI thread
+    nodes = classification_result_nodes(scene, task.poll().result, task.inputs)   # GUI thread
 
-``run_classification`` touches no MRML: it gets the SimpleITK copies that
-``collect_inputs`` made in the GUI thread and returns the core's
-``braintumorai.results.ClassificationResult``. ``classification_result_nodes``
-then adds new nodes only (tables, saliency overlays) in the reference volume's
-study; the user's volumes are never modified.
-
-Torch, MONAI and the model are imported when the work runs, never at load time.
+The selected volumes are copied (``collect_inputs``, in the GUI thread: MRML is read
+there only) and written as NRRD files into the task's work folder; ``braintumorai
+classify`` runs on them in a child process and writes result.json and the saliency maps;
+``classification_result_nodes`` reads them into new nodes in the reference volume's study,
+replacing the nodes of an earlier run on the same reference. The user's volumes are never
+modified.
 """
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import SimpleITK as sitk
 
-from braintumorai.errors import BrainTumorAIError, InputError
+from braintumorai.errors import InputError
 
-from .background import TaskContext
 from .inputs import OUTPUT_ATTRIBUTE, CollectedInputs
 from .output_nodes import show_as_foreground
+from .process_task import CommandTask, new_work_folder
 from .result_nodes import classification_output_nodes
+from .study_hierarchy import remove_outputs
 from .volume_conversion import ijk_to_ras_matrix, ijk_to_world_matrix
 
-# Device spellings that mean "CUDA when present, else the CPU".
-AUTOMATIC_DEVICES = (None, "", "auto")
 # Node attribute naming the map a saliency overlay shows ('fused', 'T1C', ...).
 SALIENCY_MAP_ATTRIBUTE = "BrainTumorAI.SaliencyMap"
-# Share of the whole progress bar spent loading the model (first run: importing torch).
-_LOAD_SHARE = 0.1
-
-_classifier_lock = threading.Lock()
-_classifier_cache: dict = {}
-
-
-def load_classifier(model: Optional[str] = None, device: Optional[str] = None):
-    """``braintumorai.pipeline.Classifier.load`` with a one-model cache.
-
-    ``model``: None or "" for the bundled default, a registry name, or a
-    checkpoint path (``.pt`` or ``.json``). ``device``: 'cpu', 'cuda', or None /
-    'auto' for CUDA when present. Pressing Classify again reuses the loaded
-    network unless the model card file, its modification time or the device changed.
-    """
-    from braintumorai.checkpoints import resolve_model
-    from braintumorai.pipeline import Classifier, default_device
-
-    card_path = Path(resolve_model(model or None))
-    device = default_device() if device in AUTOMATIC_DEVICES else str(device)
-    key = (str(card_path.resolve()), card_path.stat().st_mtime_ns, device)
-    with _classifier_lock:
-        classifier = _classifier_cache.get(key)
-        if classifier is None:
-            classifier = Classifier.load(str(card_path), device=device)
-            _classifier_cache.clear()  # one network in memory at a time
-            _classifier_cache[key] = classifier
-        return classifier
+# Node attribute holding the ID of the reference volume an output was computed on.
+REFERENCE_ATTRIBUTE = "BrainTumorAI.ReferenceNodeID"
+CLASSIFICATION_ROLES = ("probabilities", "modality_weights", "saliency")
+# Opacity of the saliency map over the reference volume, as the README's pictures show it.
+DEFAULT_OPACITY = 0.4
 
 
-def clear_classifier_cache() -> None:
-    """Forget the loaded network (frees its memory, GPU memory included)."""
-    with _classifier_lock:
-        _classifier_cache.clear()
+@dataclasses.dataclass
+class ClassifyOptions:
+    """What the panel's options say.
 
-
-def run_classification(
-    context: TaskContext,
-    collected: CollectedInputs,
-    model: Optional[str] = None,
-    device: Optional[str] = None,
-    saliency: Optional[str] = "gradcam",
-    target_class: Optional[str] = None,
-    register: bool = False,
-):
-    """Classify the collected volumes; the work function of a ``BackgroundTask``.
-
-    Args:
-        context: progress reports; Cancel is honoured at every stage boundary
-            (loading, aligning, model grid, network, saliency).
-        collected: the inputs from ``collect_inputs`` (SimpleITK copies); their
-            reference modality is the grid of the saliency maps.
-        model: None / "" (bundled default), a registry name or a checkpoint path.
-        device: 'cpu', 'cuda', or None / 'auto' (CUDA when present).
+    Attributes:
+        model: None for the bundled model, a registry name or a checkpoint path.
+        device: 'cpu', 'cuda', or None for CUDA when present.
         saliency: 'gradcam', 'gradcam++', 'occlusion' or None (no maps).
-        target_class: class the maps explain (default: the predicted one).
+        target_class: the class the maps explain (None: the predicted one).
         register: rigidly register volumes that do not overlap the reference.
-
-    Returns:
-        The core's ``ClassificationResult``; ``saliency`` maps lie on the
-        reference volume's grid.
-
-    Raises:
-        The core's ``InputError`` / ``GeometryError`` / ``ModelError`` (one
-        sentence each), ``TaskCancelled`` when the user pressed Cancel.
     """
-    context.report(0.0, "Checking the input volumes")
-    study = collected.to_study()
-    context.report(0.02, "Loading the model")
-    classifier = load_classifier(model, device)
-    context.report(_LOAD_SHARE, "Model loaded")
 
-    def progress(stage: str, fraction: float) -> None:
-        # Raises TaskCancelled inside predict() when Cancel was pressed.
-        context.report(_LOAD_SHARE + (1.0 - _LOAD_SHARE) * fraction, stage)
+    model: Optional[str] = None
+    device: Optional[str] = None
+    saliency: Optional[str] = "gradcam"
+    target_class: Optional[str] = None
+    register: bool = False
 
-    return classifier.predict(
-        study, saliency=saliency, target_class=target_class, reference=collected.reference,
-        register=register, progress=progress,
-    )
+
+@dataclasses.dataclass
+class ClassificationOutput:
+    """What ``braintumorai classify`` wrote: ``data`` (result.json), ``maps`` (name ->
+    SimpleITK image on the reference grid) and the ``folder`` they were read from."""
+
+    data: dict
+    maps: dict
+    folder: Path
+
+
+def write_inputs(collected: CollectedInputs, folder: Path) -> dict[str, str]:
+    """Write the collected images as uncompressed NRRD (exact geometry, quick to write);
+    returns modality -> path relative to ``folder``'s parent (the task's work folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for modality, image in collected.images.items():
+        path = folder / f"{modality}.nrrd"
+        sitk.WriteImage(image, str(path), False)
+        files[modality] = f"{folder.name}/{path.name}"
+    return files
+
+
+def classify_arguments(files: dict[str, str], reference: str, out: str, options: ClassifyOptions) -> list[str]:
+    """The ``braintumorai classify`` command line for ``files`` (modality -> path)."""
+    arguments = ["classify", *[f"--modality={m}={path}" for m, path in files.items()], f"--reference={reference}",
+                 f"--out={out}", f"--saliency={options.saliency or 'none'}"]
+    if options.model:
+        arguments.append(f"--model={options.model}")
+    if options.device:
+        arguments.append(f"--device={options.device}")
+    if options.target_class and options.saliency:
+        arguments.append(f"--class={options.target_class}")
+    if options.register:
+        arguments.append("--register")
+    return arguments
+
+
+def read_classification(folder: Path) -> ClassificationOutput:
+    """Read result.json and the saliency maps ``braintumorai classify`` wrote into ``folder``."""
+    from braintumorai.report import read_classification_folder
+
+    data, maps = read_classification_folder(folder)
+    return ClassificationOutput(data=data, maps=maps, folder=Path(folder))
+
+
+def start_classification(collected: CollectedInputs, options: ClassifyOptions, work_root: Optional[str] = None,
+                         python: Optional[str] = None) -> CommandTask:
+    """Write the inputs and start ``braintumorai classify`` in a child process.
+
+    Returns the running ``CommandTask``; its ``inputs`` are ``collected`` (needed to place
+    the outputs) and its result, once done, a :class:`ClassificationOutput`.
+    """
+    work = new_work_folder("classify-", work_root)
+    files = write_inputs(collected, work / "inputs")
+    arguments = classify_arguments(files, collected.reference, "out", options)
+    task = CommandTask(arguments, work, on_done=lambda folder: read_classification(folder / "out"),
+                       python=python, name="Classification")
+    task.inputs = collected
+    return task.start()
 
 
 # --------------------------------------------------------------------------- nodes
@@ -171,102 +175,55 @@ def adopt_reference_geometry(node, reference_node, tolerance_mm: float = 1e-4) -
     return True
 
 
-def classification_result_nodes(
-    scene,
-    result,
-    collected: CollectedInputs,
-    shown_map: str = "fused",
-    opacity: float = 0.5,
-) -> dict:
-    """Turn a ``ClassificationResult`` into new nodes in the reference volume's study.
+def classification_result_nodes(scene, output: ClassificationOutput, collected: CollectedInputs,
+                                shown_map: str = "fused", opacity: float = DEFAULT_OPACITY) -> dict:
+    """Turn a finished classification into nodes in the reference volume's study.
 
-    Adds the probability table (one row per class in the model's order, with an
-    ``in prediction set`` column), the modality-weights table and one saliency
-    overlay volume per map ('fused' and each present modality) on exactly the
-    reference node's grid; ``shown_map`` becomes the slice views' foreground
-    over the reference. The user's nodes are not modified.
+    Removes the nodes an earlier run made for the same reference volume, then adds the
+    probability table (one row per class in the model's order, with an ``in prediction set``
+    column), the modality-weights table and one saliency overlay per map ('fused' and each
+    present modality) on exactly the reference node's grid; ``shown_map`` becomes the slice
+    views' foreground over the reference. The user's nodes are not modified.
 
     Returns ``{"probabilities": table, "modality_weights": table or None,
     "saliency": {name: volume node}, "folder": subject hierarchy item,
     "reference": reference volume node}``.
     """
-    reference_node = reference_node_of(scene, collected, result.reference)
-    shown = shown_map if shown_map in result.saliency else next(iter(result.saliency), shown_map)
+    data = output.data
+    reference_node = reference_node_of(scene, collected, data.get("reference"))
+    for name, image in output.maps.items():
+        if image.GetSize() != reference_node.GetImageData().GetDimensions():
+            raise InputError(f"The saliency map '{name}' is not on the reference volume's grid; classify again.")
+    remove_outputs(scene, CLASSIFICATION_ROLES, REFERENCE_ATTRIBUTE, reference_node.GetID())
+    shown = shown_map if shown_map in output.maps else next(iter(output.maps), shown_map)
+    classes = list(data["classes"])
     nodes = classification_output_nodes(
-        scene, reference_node, result.classes, result.probabilities,
-        saliency=result.saliency, modality_weights=result.modality_weights,
-        prediction_set=result.prediction_set, shown_map=shown, opacity=opacity,
+        scene, reference_node, classes, [data["probabilities"][c] for c in classes],
+        saliency=output.maps, modality_weights=data.get("modality_weights"),
+        prediction_set=data.get("prediction_set"), shown_map=shown, opacity=opacity,
     )
     for name, node in nodes["saliency"].items():
         adopt_reference_geometry(node, reference_node)
         node.SetAttribute(SALIENCY_MAP_ATTRIBUTE, name)
-        if result.saliency_method:
-            node.SetAttribute("BrainTumorAI.SaliencyMethod", result.saliency_method)
-        if result.saliency_class:
-            node.SetAttribute("BrainTumorAI.SaliencyClass", result.saliency_class)
+        for key, attribute in (("saliency_method", "BrainTumorAI.SaliencyMethod"),
+                               ("saliency_class", "BrainTumorAI.SaliencyClass")):
+            if data.get(key):
+                node.SetAttribute(attribute, str(data[key]))
     table = nodes["probabilities"]
-    table.SetAttribute("BrainTumorAI.Predicted", result.predicted)
-    table.SetAttribute("BrainTumorAI.Model", str((result.model or {}).get("name")))
-    if result.coverage is not None:
-        table.SetAttribute("BrainTumorAI.Coverage", f"{result.coverage:.3f}")
+    table.SetAttribute("BrainTumorAI.Predicted", str(data["predicted"]))
+    table.SetAttribute("BrainTumorAI.Model", str((data.get("model") or {}).get("name")))
+    if data.get("coverage") is not None:
+        table.SetAttribute("BrainTumorAI.Coverage", f"{float(data['coverage']):.3f}")
+    for node in (table, nodes["modality_weights"], *nodes["saliency"].values()):
+        if node is not None:
+            node.SetAttribute(REFERENCE_ATTRIBUTE, reference_node.GetID())
     nodes["reference"] = reference_node
     return nodes
 
 
-def show_saliency_map(scene, overlay_node, reference_node=None, opacity: float = 0.5) -> int:
+def show_saliency_map(scene, overlay_node, reference_node=None, opacity: float = DEFAULT_OPACITY) -> int:
     """Make ``overlay_node`` (one of a run's saliency maps) the slice views'
     foreground; returns the number of views changed."""
     if overlay_node is None or overlay_node.GetAttribute(OUTPUT_ATTRIBUTE) != "saliency":
         raise InputError("That node is not a BrainTumorAI saliency map; choose a map of the last Classify run.")
     return show_as_foreground(scene, overlay_node, reference_node, opacity)
-
-
-# --------------------------------------------------------------------------- text for the panel
-
-
-def result_rows(result) -> list[tuple[str, float, bool]]:
-    """``(class, probability, in prediction set)`` per class, most probable first."""
-    members = set(result.prediction_set)
-    rows = [(c, float(p), c in members) for c, p in zip(result.classes, result.probabilities)]
-    return sorted(rows, key=lambda row: -row[1])
-
-
-def modality_weights_text(result) -> str:
-    """'Modality weights: T1C 48 %, FLAIR 31 %, T2 21 %.' (largest first)."""
-    if not result.modality_weights:
-        return ""
-    ordered = sorted(result.modality_weights.items(), key=lambda item: -item[1])
-    return "Modality weights: " + ", ".join(f"{m} {100 * w:.0f} %" for m, w in ordered) + "."
-
-
-def warnings_text(result) -> str:
-    """The result's warnings, one per line, for the panel ("" when there are none)."""
-    return "\n".join(f"Warning: {sentence}" for sentence in getattr(result, "warnings", None) or [])
-
-
-def result_summary(result, elapsed_s: Optional[float] = None) -> str:
-    """One line for the status label: prediction, prediction set, uncertainty, time."""
-    probability = result.probability_of[result.predicted]
-    text = f"Predicted {result.predicted} (probability {probability:.2f})"
-    if result.coverage is not None:
-        text += f"; {100 * result.coverage:.0f} % prediction set: {', '.join(result.prediction_set)}"
-    text += f"; uncertainty {result.uncertainty:.2f}"
-    if elapsed_s is not None:
-        text += f"; {elapsed_s:.1f} s"
-    if getattr(result, "warnings", None):
-        count = len(result.warnings)
-        text += f"; {count} warning{'s' if count > 1 else ''} about the input, read below"
-    return text + ". Research use only, not for clinical use."
-
-
-def error_message(title: str, error: BaseException) -> str:
-    """What the user reads when a run fails: the core's one sentence as it is,
-    anything unexpected named as such."""
-    if isinstance(error, BrainTumorAIError):
-        return str(error)
-    if isinstance(error, MemoryError):
-        return f"{title} ran out of memory; close other programs or use smaller volumes."
-    return (
-        f"{title} failed unexpectedly ({type(error).__name__}: {error}); "
-        "see the Python console for details and report it."
-    )

@@ -14,10 +14,12 @@ import SimpleITK as sitk
 from braintumorai.errors import InputError
 from braintumorai.modalities import MODALITIES, choose_reference, normalise_modality, guess_modality
 
+from .study_hierarchy import OUTPUT_ATTRIBUTE
 from .volume_conversion import sitk_image_from_volume_node
 
-# Node attribute set on every node this module creates; such nodes are never inputs.
-OUTPUT_ATTRIBUTE = "BrainTumorAI.Output"
+# The one node class a modality selector shows. Label maps, vector, tensor and DWI volumes
+# subclass it, but they are not images of one modality.
+INPUT_CLASS = "vtkMRMLScalarVolumeNode"
 
 # Spellings of "no preference" that a reference selector may hold.
 AUTOMATIC_REFERENCE = ("", "auto", "automatic", "none")
@@ -60,6 +62,11 @@ def selected_volume_nodes(volume_nodes: Mapping[str, object]) -> dict[str, objec
         modality = normalise_modality(name)
         if node is None:
             continue
+        if node.GetClassName() != INPUT_CLASS:
+            raise InputError(
+                f"'{node.GetName()}' selected for {modality} is a {node.GetClassName()}, not a plain scalar volume; "
+                "select the volume of one MRI, CT or PET series."
+            )
         for other, other_node in chosen.items():
             if other_node is node or other_node.GetID() == node.GetID():
                 raise InputError(
@@ -123,18 +130,25 @@ class AutoAssignment:
         return "; ".join(parts) + "."
 
 
-def auto_assign(scene) -> AutoAssignment:
-    """Match the scene's scalar volumes (not label maps, not this module's
-    outputs) to modalities by their node names."""
-    matches: dict[str, list] = {}
-    unmatched: list[str] = []
-    nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+def input_volume_nodes(scene) -> list:
+    """The scene's volumes a modality selector can show: exactly ``vtkMRMLScalarVolumeNode``
+    (no label map, vector, tensor or DWI volume), not hidden, not made by this module."""
+    nodes = scene.GetNodesByClass(INPUT_CLASS)
+    found = []
     for index in range(nodes.GetNumberOfItems()):
         node = nodes.GetItemAsObject(index)
-        if node.IsA("vtkMRMLLabelMapVolumeNode") or node.GetAttribute(OUTPUT_ATTRIBUTE):
-            continue
-        if node.GetHideFromEditors():
-            continue
+        if node.GetClassName() == INPUT_CLASS and not node.GetAttribute(OUTPUT_ATTRIBUTE) \
+                and not node.GetHideFromEditors():
+            found.append(node)
+    return found
+
+
+def auto_assign(scene, nodes: Optional[list] = None) -> AutoAssignment:
+    """Match volumes (``nodes``, default all :func:`input_volume_nodes` of the scene) to
+    modalities by their node names."""
+    matches: dict[str, list] = {}
+    unmatched: list[str] = []
+    for node in input_volume_nodes(scene) if nodes is None else nodes:
         modality = guess_modality(node.GetName() or "", path=False)
         if modality is None:
             unmatched.append(node.GetName())

@@ -1,4 +1,4 @@
-"""A whole result -> its nodes in the reference volume's study.
+"""A whole classification -> its nodes in the reference volume's study.
 
 Plain-data arguments only (the fields of ``braintumorai.results``' dataclasses),
 so this adapter does not depend on how the core builds its results:
@@ -18,9 +18,7 @@ from .output_nodes import (
     modality_weights_table_node,
     probability_table_node,
     saliency_overlay_node,
-    show_chart,
-    show_table,
-    survival_chart_nodes,
+    show_in_views,
 )
 from .study_hierarchy import place_in_study
 
@@ -34,7 +32,7 @@ def classification_output_nodes(
     modality_weights: Optional[Mapping[str, float]] = None,
     prediction_set: Optional[Sequence[str]] = None,
     shown_map: str = "fused",
-    opacity: float = 0.5,
+    opacity: float = 0.4,
     folder_name: str = "BrainTumorAI classification",
 ) -> dict:
     """Add the nodes of one classification and place them in the reference's study.
@@ -52,26 +50,6 @@ def classification_output_nodes(
             scene, image, f"{reference_node.GetName()} saliency {name}", reference_node=reference_node,
             opacity=opacity, show=(name == shown_map),
         )
-    show_table(scene, table)
+    show_in_views(scene, table)
     folder = place_in_study(scene, [table, weights, *overlays.values()], reference_node, folder_name)
     return {"probabilities": table, "modality_weights": weights, "saliency": overlays, "folder": folder}
-
-
-def survival_output_nodes(
-    scene,
-    reference_node,
-    times_days: Sequence[float],
-    survival: Sequence[float],
-    lower: Optional[Sequence[float]] = None,
-    upper: Optional[Sequence[float]] = None,
-    time_unit: str = "months",
-    folder_name: str = "BrainTumorAI survival",
-) -> dict:
-    """Add the survival chart (curve and band) and place it in the reference's study.
-
-    Returns ``{"chart": chart node, "table": table node, "series": [...], "folder": item}``.
-    """
-    plot = survival_chart_nodes(scene, times_days, survival, lower, upper, time_unit=time_unit)
-    show_chart(scene, plot.chart)
-    folder = place_in_study(scene, plot.nodes(), reference_node, folder_name)
-    return {"chart": plot.chart, "table": plot.table, "series": plot.series, "folder": folder}

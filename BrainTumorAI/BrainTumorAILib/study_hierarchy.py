@@ -17,6 +17,10 @@ import slicer
 # Item attribute that marks the study we created for a reference volume, so a
 # second run finds it again instead of creating another one.
 CREATED_STUDY_ATTRIBUTE = "BrainTumorAI.CreatedForVolumeNodeID"
+# Item attribute that marks a results folder this module made (its value: the folder's name).
+RESULTS_FOLDER_ATTRIBUTE = "BrainTumorAI.ResultsFolder"
+# Node attribute set on every node this module creates (its value: the node's role).
+OUTPUT_ATTRIBUTE = "BrainTumorAI.Output"
 
 
 def subject_hierarchy(scene):
@@ -38,16 +42,24 @@ def _study_level() -> str:
     return slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy()
 
 
-def find_study_item(scene, node) -> int:
-    """The study item above ``node`` in subject hierarchy, or 0 when there is none."""
+def _item_above(scene, item: int, level: str) -> int:
     sh = subject_hierarchy(scene)
-    item = sh.GetItemByDataNode(node)
     scene_item = sh.GetSceneItemID()
     while item and item != scene_item:
-        if sh.GetItemLevel(item) == _study_level():
+        if sh.GetItemLevel(item) == level:
             return item
         item = sh.GetItemParent(item)
     return 0
+
+
+def find_study_item(scene, node) -> int:
+    """The study item above ``node`` in subject hierarchy, or 0 when there is none."""
+    return _item_above(scene, subject_hierarchy(scene).GetItemByDataNode(node), _study_level())
+
+
+def find_patient_item(scene, item: int) -> int:
+    """The patient (subject) item at or above the subject hierarchy ``item``, or 0."""
+    return _item_above(scene, item, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelPatient())
 
 
 def study_item_for(scene, reference_node) -> int:
@@ -77,25 +89,69 @@ def _all_items(sh) -> list[int]:
     return [ids.GetId(i) for i in range(ids.GetNumberOfIds())]
 
 
+def results_folder(scene, parent: int, folder_name: str) -> int:
+    """The results folder ``folder_name`` this module made under ``parent``; made when missing."""
+    sh = subject_hierarchy(scene)
+    children = vtk.vtkIdList()
+    sh.GetItemChildren(parent, children, False)
+    for index in range(children.GetNumberOfIds()):
+        item = children.GetId(index)
+        if sh.GetItemAttribute(item, RESULTS_FOLDER_ATTRIBUTE) == folder_name:
+            return item
+    folder = sh.CreateFolderItem(parent, folder_name)
+    sh.SetItemAttribute(folder, RESULTS_FOLDER_ATTRIBUTE, folder_name)
+    return folder
+
+
+def place_under(scene, nodes: Iterable, parent: int, folder_name: Optional[str]) -> int:
+    """Move the output ``nodes`` under ``parent``, inside its results folder ``folder_name``
+    (None: directly under ``parent``). Returns the item they were placed under."""
+    sh = subject_hierarchy(scene)
+    if folder_name:
+        parent = results_folder(scene, parent, folder_name)
+    for node in nodes:
+        if node is not None:
+            sh.SetItemParent(item_of_node(scene, node), parent)
+    return parent
+
+
 def place_in_study(
     scene,
     nodes: Iterable,
     reference_node,
     folder_name: Optional[str] = "BrainTumorAI results",
 ) -> int:
-    """Move the output ``nodes`` into the reference volume's study.
+    """Move the output ``nodes`` into the reference volume's study, inside its results
+    folder ``folder_name`` (made once, reused by later runs; None: directly under the
+    study). Returns the item they were placed under."""
+    return place_under(scene, nodes, study_item_for(scene, reference_node), folder_name)
 
-    With ``folder_name`` they go into a new folder of that name inside the study
-    (one folder per run keeps repeated runs apart); with None directly under the
-    study. Returns the item they were placed under.
-    """
+
+def place_in_patient(scene, nodes: Iterable, node_of_patient, folder_name: str = "BrainTumorAI results") -> int:
+    """Move the output ``nodes`` into the results folder of the patient above
+    ``node_of_patient`` (results about the patient as a whole, like a survival curve);
+    into the node's study when it has no patient above it."""
+    patient = find_patient_item(scene, item_of_node(scene, node_of_patient))
+    return place_under(scene, nodes, patient or study_item_for(scene, node_of_patient), folder_name)
+
+
+def remove_outputs(scene, roles: Iterable[str], key_attribute: str, key: str) -> int:
+    """Remove the nodes this module made in one of ``roles`` whose ``key_attribute`` is
+    ``key`` (the outputs of an earlier run on the same input), and results folders left
+    empty. Nothing without this module's output attribute is touched. Returns the count."""
+    roles = set(roles)
+    doomed = []
+    for index in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(index)
+        if node.GetAttribute(OUTPUT_ATTRIBUTE) in roles and node.GetAttribute(key_attribute) == key:
+            doomed.append(node)
     sh = subject_hierarchy(scene)
-    study = study_item_for(scene, reference_node)
-    parent = study
-    if folder_name:
-        parent = sh.CreateFolderItem(study, scene.GenerateUniqueName(folder_name))
-    for node in nodes:
-        if node is None:
-            continue
-        sh.SetItemParent(item_of_node(scene, node), parent)
-    return parent
+    folders = {sh.GetItemParent(sh.GetItemByDataNode(node)) for node in doomed}
+    for node in doomed:
+        scene.RemoveNode(node)
+    for folder in folders:
+        children = vtk.vtkIdList()
+        sh.GetItemChildren(folder, children, False)
+        if folder and sh.GetItemAttribute(folder, RESULTS_FOLDER_ATTRIBUTE) and children.GetNumberOfIds() == 0:
+            sh.RemoveItem(folder)
+    return len(doomed)

@@ -52,6 +52,12 @@ INTENDED_USE = "Research only. Not for clinical use."
 REQUIRED_CARD_FIELDS = (
     "architecture", "config", "classes", "modalities", "weights", "sha256", "spacing_mm", "grid_size",
 )
+# What a card must hold besides the common fields, per architecture; a classifier's card is
+# the default (it describes the input grid); a prognosis card describes its time grid and features.
+ARCHITECTURE_CARD_FIELDS = {
+    "PrognosisGRU": ("architecture", "config", "weights", "sha256", "time_grid_days", "features"),
+}
+TASKS = ("classification", "prognosis")
 REGISTRY_PATH = Path(__file__).resolve().parent / "models" / "registry.json"
 
 PathLike = Union[str, os.PathLike]
@@ -111,18 +117,22 @@ def save_checkpoint(model, path: PathLike, card: Optional[Mapping[str, Any]] = N
             f"{type(model).__name__} has no 'architecture' and 'config'; only BrainTumorAI models can be saved."
         )
     card = dict(card or {})
-    own = {
-        "architecture": architecture, "config": config,
-        "classes": list(model.classes), "modalities": list(model.modalities),
-    }
+    own = {"architecture": architecture, "config": config}
+    for key in ("classes", "modalities"):  # a classifier's; a prognosis model has neither
+        if hasattr(model, key):
+            own[key] = list(getattr(model, key))
     for key, value in own.items():
         if key in card and json.loads(json.dumps(card[key])) != json.loads(json.dumps(value)):
             raise ModelError(f"The card's {key!r} ({card[key]!r}) contradicts the model's ({value!r}).")
-    for key in ("spacing_mm", "grid_size"):
+    grid_keys = ("spacing_mm", "grid_size") if architecture not in ARCHITECTURE_CARD_FIELDS else ()
+    for key in grid_keys:
         if key not in card or len(list(card[key])) != 3:
             raise ModelError(
                 f"The model card needs {key!r} as three numbers (x, y, z) so inputs can be put on the grid."
             )
+    for key in ARCHITECTURE_CARD_FIELDS.get(architecture, ()):
+        if key not in own and key not in ("weights", "sha256") and key not in card:
+            raise ModelError(f"The model card of a {architecture} needs {key!r}.")
     try:
         from . import __version__
     except ImportError:  # pragma: no cover - package always has it
@@ -134,8 +144,8 @@ def save_checkpoint(model, path: PathLike, card: Optional[Mapping[str, Any]] = N
         "format_version": CARD_FORMAT_VERSION,
         "name": card.pop("name", weights_path.stem),
         **own,
-        "spacing_mm": [float(s) for s in card.pop("spacing_mm")],
-        "grid_size": [int(s) for s in card.pop("grid_size")],
+        **({"spacing_mm": [float(s) for s in card.pop("spacing_mm")],
+            "grid_size": [int(s) for s in card.pop("grid_size")]} if grid_keys else {}),
         "normalisation": card.pop("normalisation", None),
         "training_data": card.pop("training_data", None),
         "metrics": card.pop("metrics", {}),
@@ -176,10 +186,13 @@ def read_card(path: PathLike) -> dict:
 def _validate_card(card: Any, where: str) -> None:
     if not isinstance(card, dict):
         raise ModelError(f"Model card {where} is not a JSON object; restore it from the original.")
-    missing = [k for k in REQUIRED_CARD_FIELDS if k not in card]
+    required = ARCHITECTURE_CARD_FIELDS.get(card.get("architecture"), REQUIRED_CARD_FIELDS)
+    missing = [k for k in required if k not in card]
     if missing:
         raise ModelError(f"Model card {where} lacks {', '.join(missing)}; it cannot describe a usable model.")
-    if card["config"].get("classes", card["classes"]) != card["classes"]:
+    if not isinstance(card["config"], dict):
+        raise ModelError(f"Model card {where} has no config object; restore the original card.")
+    if "classes" in card and card["config"].get("classes", card["classes"]) != card["classes"]:
         raise ModelError(
             f"Model card {where} lists classes {card['classes']} but its config has {card['config']['classes']}; "
             "restore the original card."
@@ -303,15 +316,23 @@ def list_models(registry: Optional[PathLike] = None) -> list[dict]:
     out = []
     for entry in data["models"]:
         entry = dict(entry)
-        entry["default"] = entry.get("name") == data.get("default")
+        entry["default"] = entry.get("name") in {data.get(_default_key(task)) for task in TASKS}
         entry["available"] = bool(entry.get("weights")) and (folder / entry["weights"]).is_file()
         out.append(entry)
     return out
 
 
-def resolve_model(name_or_path: Optional[PathLike] = None, registry: Optional[PathLike] = None) -> Path:
+def _default_key(task: str) -> str:
+    """The registry key of a task's default model: ``default`` (the classifier) or ``default_<task>``."""
+    if task not in TASKS:
+        raise ModelError(f"Unknown task {task!r}; use one of {', '.join(TASKS)}.")
+    return "default" if task == "classification" else f"default_{task}"
+
+
+def resolve_model(name_or_path: Optional[PathLike] = None, registry: Optional[PathLike] = None,
+                  task: str = "classification") -> Path:
     """Path of the model card for a registry name, a checkpoint path or ``None`` /
-    ``"default"`` (the registry's default model).
+    ``"default"`` (the registry's default model for ``task``: ``classification`` or ``prognosis``).
 
     A registry entry's sha256 must equal its card's, so a card swapped under the
     registry is refused.
@@ -327,10 +348,12 @@ def resolve_model(name_or_path: Optional[PathLike] = None, registry: Optional[Pa
                 raise ModelError(f"Model card {str(card_path)!r} not found; a checkpoint needs its .json card.")
             return card_path
     data, folder = _read_registry(registry)
-    name = data.get("default") if name_or_path is None or str(name_or_path) == "default" else str(name_or_path)
+    default = data.get(_default_key(task))
+    name = default if name_or_path is None or str(name_or_path) == "default" else str(name_or_path)
     entries = {e.get("name"): e for e in data["models"]}
     if name is None:
-        raise ModelError("No default model is registered in this BrainTumorAI; give a checkpoint path (.pt or .json).")
+        raise ModelError(f"No default {task} model is registered in this BrainTumorAI; give a checkpoint path "
+                         "(.pt or .json).")
     if name not in entries:
         known = ", ".join(sorted(str(k) for k in entries)) or "none"
         raise ModelError(f"Unknown model {name!r}; registered models: {known}; give one of them or a checkpoint path.")

@@ -27,7 +27,7 @@ from .errors import InputError
 
 try:  # zlib-ng inflates about twice as fast as the standard zlib (ITK bundles it too)
     from zlib_ng import zlib_ng as zlib
-except ImportError:  # pragma: no cover - a dependency, but the standard zlib gives the same answer
+except ImportError:  # a dependency of the pip package; inside Slicer it is optional: same answer, slower
     import zlib
 
 PathLike = Union[str, os.PathLike]

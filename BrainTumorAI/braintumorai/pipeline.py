@@ -9,19 +9,36 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import plausibility
 from .errors import InputError, ModelError
+from .modalities import normalise_modality
 from .model_grid import ModelGrid, to_reference
 from .results import ClassificationResult
-from .study import Study, align, model_input
+from .study import AlignedStudy, ModelInput, Study, align, model_input
 
 SALIENCY_METHODS = ("gradcam", "gradcam++", "occlusion")
 
 ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass
+class StudyEmbedding:
+    """What :meth:`Classifier.embed` returns.
+
+    Attributes:
+        vector: float32 ``(2E,)``, the classifier head's pooled features of the study.
+        modalities: the modalities that were read, in channel order.
+        probabilities: calibrated class probabilities of the same forward pass.
+    """
+
+    vector: np.ndarray
+    modalities: list[str]
+    probabilities: dict[str, float]
 
 
 def default_device() -> str:
@@ -111,33 +128,7 @@ class Classifier:
         report = progress or (lambda stage, fraction: None)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        if isinstance(study, (str, os.PathLike)):
-            study = [study]
-        if not isinstance(study, Study):  # paths or SimpleITK images
-            study = Study.from_files(study)
-        unused = [m for m in study.modalities if m not in self.modalities]
-        if len(unused) == len(study.modalities):
-            raise ModelError(
-                f"This model reads {', '.join(self.modalities)}; none of the given volumes "
-                f"({', '.join(unused)}) is among them: choose another model or add a supported modality."
-            )
-        if unused:
-            # Volumes the model cannot read are left out before alignment, so they can neither
-            # be the reference nor stop the run; the result's coregistration lists what was used.
-            used = [m for m in study.modalities if m not in unused]
-            study = Study({m: study.images[m] for m in used}, brain_mask=study.brain_mask,
-                          names={m: n for m, n in study.names.items() if m in used},
-                          metadata={m: d for m, d in study.metadata.items() if m in used})
-        geometry = plausibility.geometry_findings(study.images, study.names)
-        plausibility.enforce(geometry)  # refused before any compute
-        report("Aligning volumes", 0.05)
-        aligned = align(study, reference=reference, register=register)
-        tick = time.perf_counter()
-        warnings = plausibility.enforce(
-            geometry + plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names))
-        timings["checks_s"] = time.perf_counter() - tick
-        report("Preparing the model grid", 0.2)
-        prepared = model_input(aligned, self.grid, self.modalities)
+        aligned, prepared = self.prepare(study, reference, register, report)
         timings["preprocess_s"] = time.perf_counter() - start
 
         x = torch.from_numpy(prepared.channels[None]).to(self.device)
@@ -193,8 +184,87 @@ class Classifier:
             saliency=maps,
             saliency_method=saliency,
             saliency_class=self.classes[target] if saliency is not None else None,
-            warnings=warnings,
+            warnings=list(aligned.warnings),
         )
+
+    def prepare(self, study: Union[Study, Mapping[str, object], Sequence[str]], reference: Optional[str] = None,
+                register: bool = False, progress: Optional[ProgressCallback] = None) -> tuple[AlignedStudy, ModelInput]:
+        """The Classify preprocessing: a study (or paths, or SimpleITK images) -> checked
+        (:mod:`braintumorai.plausibility`: refused with an ``InputError``, or its doubts in
+        ``aligned.warnings``) -> aligned on the reference grid -> on the model grid,
+        normalised. Volumes of modalities the model does not read are left out."""
+        report = progress or (lambda stage, fraction: None)
+        if isinstance(study, (str, os.PathLike)):
+            study = [study]
+        if not isinstance(study, Study):  # paths or SimpleITK images
+            study = Study.from_files(study)
+        unused = [m for m in study.modalities if m not in self.modalities]
+        if len(unused) == len(study.modalities):
+            raise ModelError(
+                f"This model reads {', '.join(self.modalities)}; none of the given volumes "
+                f"({', '.join(unused)}) is among them: choose another model or add a supported modality."
+            )
+        if unused:
+            # Volumes the model cannot read are left out before alignment, so they can neither
+            # be the reference nor stop the run; the result's coregistration lists what was used.
+            used = [m for m in study.modalities if m not in unused]
+            study = Study({m: study.images[m] for m in used}, brain_mask=study.brain_mask,
+                          names={m: n for m, n in study.names.items() if m in used},
+                          metadata={m: d for m, d in study.metadata.items() if m in used})
+        geometry = plausibility.geometry_findings(study.images, study.names)
+        plausibility.enforce(geometry)  # refused before any compute
+        report("Aligning volumes", 0.05)
+        aligned = align(study, reference=reference, register=register)
+        # Refused, or said in the result (aligned.warnings), before the network sees a voxel.
+        aligned.warnings = plausibility.enforce(
+            geometry + plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names))
+        report("Preparing the model grid", 0.2)
+        return aligned, model_input(aligned, self.grid, self.modalities)
+
+    def embed(
+        self,
+        study: Union[Study, ModelInput, Mapping[str, str], Sequence[str]],
+        reference: Optional[str] = None,
+        register: bool = False,
+        progress: Optional[ProgressCallback] = None,
+        modalities: Optional[Sequence[str]] = None,
+    ) -> StudyEmbedding:
+        """The study's image embedding for the prognosis model: the classifier head's pooled
+        features, computed through exactly the Classify preprocessing (no saliency).
+
+        ``study`` may also be a :class:`ModelInput` from :meth:`prepare` (embedding the same
+        study several times costs one preprocessing); ``modalities`` reads only those of the
+        present modalities (e.g. the MRI of a six-modality study).
+        """
+        import torch
+
+        report = progress or (lambda stage, fraction: None)
+        prepared = study if isinstance(study, ModelInput) else self.prepare(study, reference, register, report)[1]
+        present_flags = prepared.present.copy()
+        if modalities is not None:
+            wanted = {normalise_modality(m) for m in modalities}
+            present_flags &= np.array([m in wanted for m in self.modalities])
+            if not present_flags.any():
+                raise InputError(f"None of {', '.join(sorted(wanted))} is present in this study "
+                                 f"({', '.join(m for m, p in zip(self.modalities, prepared.present) if p)}).")
+        x = torch.from_numpy(prepared.channels[None]).to(self.device)
+        present = torch.from_numpy(present_flags[None]).to(self.device)
+        report("Embedding", 0.6)
+        try:
+            with torch.no_grad(), autocast(self.device):
+                fused = self.model.forward_features(x, present)[0]
+                pooled = self.model.pooled_features(fused)
+                logits = self.model.classifier(pooled)
+        except torch.cuda.OutOfMemoryError:
+            raise ModelError("The GPU ran out of memory; close other GPU programs or run on the CPU.") from None
+        from .calibration import apply_temperature, calibration_for
+
+        used = [m for m, p in zip(self.modalities, present_flags) if p]
+        temperature, _ = calibration_for(self.calibration, used)
+        probabilities = apply_temperature(logits.float()[0].cpu().numpy(), temperature)
+        report("Done", 1.0)
+        return StudyEmbedding(vector=pooled.float()[0].cpu().numpy(), modalities=used,
+                              probabilities=dict(zip(self.classes, (float(p) for p in probabilities))))
 
     def _class_index(self, name: str) -> int:
         if name not in self.classes:

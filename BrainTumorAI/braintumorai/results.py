@@ -123,3 +123,72 @@ class ClassificationResult:
         data = self.to_dict(paths)
         write_json_atomic(data, out_dir / "result.json")
         return data
+
+
+@dataclass
+class SurvivalPrediction:
+    """What **Predict survival** returns.
+
+    Times are days since the patient's first visit. Every curve is read given alive on the
+    day it was made (the latest visit for the main curve): S is 1 before that day.
+
+    Attributes:
+        times_days: the model's time grid (increasing, from 0).
+        survival, lower, upper: S(t) and its band at ``times_days`` (same length).
+        median_days: day S falls to 0.5, or None ("not reached" within the grid).
+        survival_1y, survival_2y: S at 365.25 and 730.5 days.
+        risk: ``-log S`` at the grid's end given alive at the latest visit (higher = worse).
+        conditioned_on_day: the latest visit's day.
+        per_visit: after each visit, in visit order: ``{day, survival, lower, upper,
+            median_days, survival_1y, survival_2y, risk}`` (dynamic prediction).
+        visits: ``{day, name, modalities, segmentation, treatments}`` per visit as used.
+        model, image_model: name, version and sha256 of the prognosis model and of the
+            classifier that embedded the images (None for a covariates-only model).
+        warnings: plain sentences about how the input was read (sorted visits, a visit
+            without images, ...).
+        timings: stage -> seconds.
+    """
+
+    times_days: list[float]
+    survival: list[float]
+    lower: list[float]
+    upper: list[float]
+    median_days: Optional[float]
+    survival_1y: Optional[float]
+    survival_2y: Optional[float]
+    risk: Optional[float]
+    conditioned_on_day: float
+    per_visit: list[dict]
+    visits: list[dict]
+    model: dict
+    image_model: Optional[dict]
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (``survival.json``)."""
+        return {
+            "times_days": [round(t, 4) for t in self.times_days],
+            "survival": list(self.survival), "lower": list(self.lower), "upper": list(self.upper),
+            "median_days": self.median_days, "survival_1y": self.survival_1y, "survival_2y": self.survival_2y,
+            "risk": self.risk, "conditioned_on_day": self.conditioned_on_day,
+            "per_visit": [dict(curve) for curve in self.per_visit],
+            "visits": [dict(visit) for visit in self.visits],
+            "model": dict(self.model), "image_model": None if self.image_model is None else dict(self.image_model),
+            "warnings": list(self.warnings),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "intended_use": "Research only. Not for clinical use.",
+        }
+
+    def save(self, out_dir: os.PathLike) -> dict:
+        """Write ``survival.json`` and ``survival.png`` (the curve, its band and median, and the
+        curve after each visit) into ``out_dir``, each atomically. Returns the JSON dict."""
+        from .survival.figure import draw_survival
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        data = self.to_dict()
+        with atomic_output(out_dir / "survival.png") as temporary:
+            draw_survival(data, temporary)
+        write_json_atomic(data, out_dir / "survival.json")
+        return data

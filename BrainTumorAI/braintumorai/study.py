@@ -133,6 +133,7 @@ class AlignedStudy:
         status: modality -> 'yes' | 'resampled' | 'registered' (see ``geometry``).
         overlap: modality -> share of content overlap with the reference before alignment.
         transforms: modality -> rigid transform found by registration (reference -> modality).
+        warnings: doubts about the input found by the plausibility checks (sentences).
     """
 
     reference: str
@@ -143,6 +144,7 @@ class AlignedStudy:
     names: dict[str, str]
     metadata: dict[str, dict]
     transforms: dict[str, sitk.Transform] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def reference_image(self) -> sitk.Image:

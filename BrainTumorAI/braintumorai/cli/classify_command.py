@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .arguments import add_input_arguments, input_files, pet_arguments
+from .progress import add_progress_argument, end_text_progress, progress_printer, scaled
 
 
 def add_parser(subparsers) -> None:
@@ -26,6 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--register", action="store_true",
                         help="rigidly register volumes that are not co-registered with the reference")
     parser.add_argument("--json", action="store_true", help="print result.json to stdout instead of a summary")
+    add_progress_argument(parser, default="none")
     parser.set_defaults(run=run)
 
 
@@ -53,12 +55,21 @@ def run(args: argparse.Namespace) -> int:
     from ..study import Study
 
     files = input_files(args)
+    report = progress_printer(args.progress)
     # --out is checked (writable, not in use) before the compute, and replaced only at the end.
     with output_folder(args.out, option="--out", command="braintumorai classify") as out:
+        if report:
+            report("Loading the model", 0.0)
         classifier = Classifier.load(args.model, device=args.device)
         result = classifier.predict(Study.from_files(files, metadata=pet_arguments(args)),
                                     saliency=None if args.saliency == "none" else args.saliency,
-                                    target_class=args.target_class, reference=args.reference, register=args.register)
+                                    target_class=args.target_class, reference=args.reference, register=args.register,
+                                    progress=scaled(report, 0.1, 0.95))
+        if report:
+            report("Writing the results", 0.95)
         data = result.save(out.staging, final_dir=out.final)
+    if report:
+        report("Done", 1.0)
+    end_text_progress(args.progress)
     print(json.dumps(data, indent=2) if args.json else summary(data))
     return 0

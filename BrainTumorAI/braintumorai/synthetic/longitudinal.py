@@ -33,9 +33,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..modalities import MODALITIES
+from ..survival.visit_features import TREATMENTS
 from .tumours import TUMOUR_CLASSES
-
-TREATMENTS: tuple[str, ...] = ("surgery", "radiotherapy", "chemotherapy")
 
 # Per type: Gompertz growth rate (1/day), capacity (mL), kill rates (1/day) of RT and chemo,
 # treatment probabilities, risk offset, age (mean, sd).
@@ -239,7 +238,8 @@ def generate_patient(seed: int, n_visits: int | None = None, label: str | None =
         # followed at the last planned visit (exact conditional draws, no rejection loop).
         t_event, t_censor = _outcome_after(day_ints[-1] + 1, true_risk, t_event, t_censor,
                                            np.random.default_rng(np.random.SeedSequence([seed, 5])))
-    observed = int(min(t_event, t_censor))
+    # At least one day: every patient has the diagnosis visit (day 0), then may be lost at once.
+    observed = max(int(min(t_event, t_censor)), 1)
     event = bool(t_event <= t_censor)
     # No scan after death or the end of follow-up.
     day_ints = [d for d in day_ints if d < observed]

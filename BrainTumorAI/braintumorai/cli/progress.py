@@ -1,0 +1,55 @@
+"""Progress of the long commands on stderr: a line people read, or JSON lines a program reads.
+
+``--progress text`` rewrites one line (``\\r  stage (42%)``); ``--progress json`` prints one
+JSON object per line, ``{"progress": 0.42, "stage": "Saliency"}``, flushed at once, so a
+front end that runs the command in a child process (the Slicer module does) can show a
+progress bar from the child's stderr. stdout is left to the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Optional, TextIO
+
+PROGRESS_MODES = ("text", "json", "none")
+# What a JSON progress line holds; anything else a program finds on stderr is a message.
+PROGRESS_KEY = "progress"
+
+Progress = Callable[[str, float], None]
+
+
+def add_progress_argument(parser: argparse.ArgumentParser, default: Optional[str], default_text: str = "") -> None:
+    """``--progress text|json|none``; ``default_text`` describes a default of None."""
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default=default,
+                        help="progress on stderr: text, json (one JSON object per line, for programs) or none "
+                             f"(default {default_text or default})")
+
+
+def progress_printer(mode: str, stream: Optional[TextIO] = None) -> Optional[Progress]:
+    """A ``(stage, fraction)`` callback printing in ``mode``; None for ``none``."""
+    if mode == "none":
+        return None
+
+    def text(stage: str, fraction: float) -> None:
+        print(f"\r  {stage} ({fraction:.0%})".ljust(60), end="", file=stream or sys.stderr, flush=True)
+
+    def json_line(stage: str, fraction: float) -> None:
+        line = json.dumps({PROGRESS_KEY: round(min(max(float(fraction), 0.0), 1.0), 4), "stage": str(stage)})
+        print(line, file=stream or sys.stderr, flush=True)
+
+    return json_line if mode == "json" else text
+
+
+def scaled(report: Optional[Progress], start: float, end: float) -> Optional[Progress]:
+    """``report`` for a step that covers ``start``..``end`` of the whole run."""
+    if report is None:
+        return None
+    return lambda stage, fraction: report(stage, start + (end - start) * float(fraction))
+
+
+def end_text_progress(mode: str) -> None:
+    """Finish the rewritten text line so the summary starts on a line of its own."""
+    if mode == "text":
+        print(file=sys.stderr)
