@@ -8,11 +8,12 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import BrainTumorAIError
-from . import batch_command, bench_command, classify_command, demo_command, inspect_command, prognose_command, synthetic_commands
+from . import (batch_command, bench_command, classify_command, demo_command, inspect_command, models_command,
+               prognose_command, synthetic_commands)
 
 # Each sub-command module has add_parser(subparsers) and run(args) -> int.
 COMMANDS = [inspect_command, classify_command, prognose_command, batch_command, demo_command, bench_command,
-            synthetic_commands]
+            models_command, synthetic_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
