@@ -123,7 +123,9 @@ def fit_cohort(args, config: dict) -> int:
         "image_model": {**{k: classifier.get(k) for k in ("name", "version", "sha256")},
                         "source": config.get("classifier") or classifier["name"],
                         "classes": classifier["classes"], "modalities": classifier["modalities"]},
-        "training_data": {**train.meta["key"], "train_patients": len(train.patients),
+        "training_data": {"source": "synthetic longitudinal phantoms (braintumorai.synthetic); no patient data"
+                          if config["data"]["source"] == "phantoms" else str(config["data"].get("root")),
+                          "cache_key": train.meta["key"], "train_patients": len(train.patients),
                           "calibration_patients": len(calibration.patients), "seeds": config["data"].get("seeds")},
         "fit": {**config.get("fit", {}), "seed": config["seed"], "seconds": round(time.time() - start, 1)},
         "metrics": {},

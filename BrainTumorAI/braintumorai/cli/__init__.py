@@ -8,12 +8,13 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import BrainTumorAIError
+from . import (batch_command, bench_command, classify_command, demo_command, inspect_command, models_command,
+               prognose_command, synthetic_commands)
 from .interruption import describe, exit_code, signals_as_exceptions
-from . import batch_command, bench_command, classify_command, demo_command, inspect_command, prognose_command, synthetic_commands
 
 # Each sub-command module has add_parser(subparsers) and run(args) -> int.
 COMMANDS = [inspect_command, classify_command, prognose_command, batch_command, demo_command, bench_command,
-            synthetic_commands]
+            models_command, synthetic_commands]
 
 
 class _OneLineParser(argparse.ArgumentParser):
