@@ -188,11 +188,13 @@ def test_a_second_run_into_a_folder_in_use_is_refused_and_a_rerun_leaves_no_stal
             first.kill()
             pytest.fail(f"the first run did not reach the compute: {first.communicate()}")
         time.sleep(0.05)
-    second = subprocess.run([sys.executable, "-m", "braintumorai.cli", "classify", study["T1C"], *common],
-                            capture_output=True, text=True, cwd=MODULE_DIR)
-    assert second.returncode == 2 and "is in use by another BrainTumorAI run" in second.stderr
-    assert second.stderr.strip().count("\n") == 0
-    gate.with_suffix(".release").touch()
+    try:
+        second = subprocess.run([sys.executable, "-m", "braintumorai.cli", "classify", study["T1C"], *common],
+                                capture_output=True, text=True, cwd=MODULE_DIR)
+        assert second.returncode == 2 and "is in use by another BrainTumorAI run" in second.stderr
+        assert second.stderr.strip().count("\n") == 0
+    finally:
+        gate.with_suffix(".release").touch()  # the first run ends whatever happened above
     assert first.wait(120) == 0, first.communicate()
     assert set(_complete(out)["saliency"]) == {"fused", "T1", "T1C", "T2", "FLAIR"}
     # A rerun with one modality replaces the folder whole: no map of the first run stays.
