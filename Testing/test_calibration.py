@@ -133,3 +133,13 @@ def test_calibration_for_takes_the_subset_entry_else_the_pooled_values():
     assert calibration_for(card, ["FLAIR"]) == (1.3, 0.8)
     assert calibration_for({"temperature": 2.0}, ["T1"]) == (2.0, None)
     assert calibration_for({}, ["T1"]) == (1.0, None)
+
+
+def test_a_class_exactly_at_the_threshold_is_in_the_set():
+    """The LAC rule keeps a class whose score 1 - p equals the threshold ("<=", not "<"):
+    the split-conformal guarantee is proved for that rule. 0.25 and 0.75 are exact in binary."""
+    probabilities = np.array([0.5, 0.25, 0.25])
+    assert conformal_prediction_set(probabilities, 0.75).tolist() == [True, True, True]
+    assert conformal_prediction_set(probabilities, np.nextafter(0.75, 0)).tolist() == [True, False, False]
+    batch = conformal_prediction_set(np.array([[0.5, 0.5, 0.0], [0.125, 0.125, 0.75]]), 0.5)
+    assert batch.tolist() == [[True, True, False], [False, False, True]]

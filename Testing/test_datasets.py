@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,9 @@ from braintumorai.datasets import (
 from braintumorai.datasets import writers as writers_module
 from braintumorai.errors import InputError
 
-REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-sample"
+from conftest import REAL_SAMPLE as REAL_CASE  # noqa: E402
+
+REAL_SAMPLE = REAL_CASE.parent
 
 
 # --------------------------------------------------------------------------- helpers
@@ -501,14 +501,22 @@ def test_every_layout_is_listed():
     assert list(LAYOUTS) == ["synthetic", "lumiere", "upenn_gbm", "ucsf_pdgm", "brats2020", "brats2021", "brats2023"]
 
 
-def test_images_are_read_with_the_project_reader_when_it_exists(tmp_path, monkeypatch):
+def test_images_are_read_with_the_checks_of_every_input(tmp_path):
+    """The loader reads through braintumorai.io.read_image: a cut-short file or NaN voxels
+    in a dataset are refused as they are anywhere else."""
     record = write_case(tmp_path, "SYN-1-000", {"T1": _volume(1), "FLAIR": _volume(2)})
-    calls = []
-    fake = types.ModuleType("braintumorai.io")
-    fake.read_image = lambda path: calls.append(path) or sitk.ReadImage(path)
-    monkeypatch.setitem(sys.modules, "braintumorai.io", fake)
     images = load_visit_images(record)
-    assert calls == [record.files["T1"], record.files["FLAIR"]] and set(images) == {"T1", "FLAIR"}
+    assert set(images) == {"T1", "FLAIR"} and images["T1"].GetPixelID() == sitk.sitkFloat32
+    data = open(record.files["FLAIR"], "rb").read()
+    with open(record.files["FLAIR"], "wb") as stream:
+        stream.write(data[: len(data) // 2])
+    with pytest.raises(InputError, match="t2f.nii.gz' is cut short"):
+        load_visit_images(record)
+    array = np.full((8, 9, 10), 5.0, np.float32)
+    array[1, 2, 3], array[0, 0, 0] = np.nan, 1.0
+    sitk.WriteImage(sitk.GetImageFromArray(array), record.files["FLAIR"])
+    with pytest.raises(InputError, match="has 1 NaN or infinite voxels"):
+        load_visit_images(record, ["FLAIR"])
 
 
 def test_a_file_removed_after_loading_is_a_clear_error(tmp_path):
@@ -522,5 +530,5 @@ def test_a_file_removed_after_loading_is_a_clear_error(tmp_path):
 def test_the_real_brats2023_sample_is_recognised():
     dataset = load_dataset(REAL_SAMPLE)
     assert dataset.layout == "brats2023"
-    record = dataset.case("BraTS-GLI-00001-000")
+    record = dataset.case(REAL_CASE.name)
     assert record.modalities == ("T1", "T1C", "T2", "FLAIR") and record.label == "glioma"

@@ -1,7 +1,5 @@
 """Bad input at the imaging layer: one clear sentence that names the file."""
 
-import copy
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -9,6 +7,8 @@ import SimpleITK as sitk
 from braintumorai.errors import InputError
 from braintumorai.io import read_image, write_image_atomic
 from braintumorai.study import Study
+
+from imaging_helpers import write_dicom_series
 
 
 def _write(tmp_path, name, array, spacing=None):
@@ -104,22 +104,42 @@ def test_reading_formats_keeps_geometry(tmp_path):
 
 
 def test_dicom_series_is_read_with_its_geometry(tmp_path):
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.data import get_testdata_file
+    pytest.importorskip("pydicom")
 
-    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    folder = tmp_path / "ct_series"
-    folder.mkdir()
-    for index in range(4):
-        slice_ = copy.deepcopy(source)
-        slice_.SOPInstanceUID = f"{source.SOPInstanceUID}.{index}"
-        slice_.InstanceNumber = index + 1
-        position = [float(v) for v in source.ImagePositionPatient]
-        slice_.ImagePositionPatient = [position[0], position[1], position[2] + 5.0 * index]
-        slice_.SliceLocation = position[2] + 5.0 * index
-        slice_.PixelData = (source.pixel_array + 10 * index).astype(source.pixel_array.dtype).tobytes()
-        slice_.save_as(folder / f"slice{index}.dcm")
-    image = read_image(folder)
+    def brighter(slice_, index):
+        slice_.PixelData = (slice_.pixel_array + 10 * index).astype(slice_.pixel_array.dtype).tobytes()
+
+    source = write_dicom_series(tmp_path / "ct_series", edit=brighter)
+    image = read_image(tmp_path / "ct_series")
     assert image.GetSize() == (128, 128, 4)
     assert abs(image.GetSpacing()[2] - 5.0) < 1e-3
     assert image.GetOrigin()[2] == pytest.approx(float(source.ImagePositionPatient[2]))
+
+
+def test_pet_suv_from_bq_per_ml_with_dicom_weight_and_dose(tmp_path):
+    """A PET DICOM series in Bq/mL: weight from (0010,1030), dose from the radiopharmaceutical
+    sequence, decay-corrected from injection (09:30) to the series start (10:15)."""
+    pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from braintumorai.normalization import suv_factor
+
+    def as_pet(slice_, index):
+        slice_.Modality, slice_.Units, slice_.PatientWeight = "PT", "BQML", 70
+        slice_.SeriesTime, slice_.DecayCorrection = "101500", "START"
+        item = Dataset()
+        item.RadionuclideTotalDose, item.RadiopharmaceuticalStartTime, item.RadionuclideHalfLife = 370e6, "093000", 6586.2
+        slice_.RadiopharmaceuticalInformationSequence = Sequence([item])
+
+    folder = tmp_path / "pet_series"
+    write_dicom_series(folder, edit=as_pet)
+    study = Study.from_files({"PET": str(folder)})
+    metadata = study.metadata["PET"]
+    assert metadata["units"] == "BQML" and metadata["patient_weight_kg"] == 70
+    expected_dose = 370e6 * 0.5 ** (45 * 60 / 6586.2)  # 45 minutes of F-18 decay
+    assert metadata["injected_dose_bq"] == pytest.approx(expected_dose, rel=1e-9)
+    assert suv_factor(metadata) == pytest.approx(70_000 / expected_dose)
+    # Given explicitly (--pet-weight / --pet-dose), the values win over the tags.
+    explicit = Study.from_files({"PET": str(folder)}, metadata={"PET": {"injected_dose_bq": 3.0e8}})
+    assert explicit.metadata["PET"]["injected_dose_bq"] == 3.0e8

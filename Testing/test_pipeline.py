@@ -12,6 +12,7 @@ from braintumorai.checkpoints import save_checkpoint
 from braintumorai.cli import main
 from braintumorai.errors import InputError, ModelError
 from braintumorai.models import ModalityAttentionNet
+from braintumorai.output_folder import MARKER
 from braintumorai.pipeline import Classifier
 from braintumorai.study import Study
 
@@ -37,8 +38,8 @@ def classifier(checkpoint):
 
 
 def _study(direction=np.eye(3), spacing=(2.0, 2.0, 2.0), size=(90, 100, 80)):
-    t1c = head_with_blob(size, spacing, direction, blob_centre=(20.0, -10.0, 5.0))
-    t2 = head_with_blob(size, spacing, direction, blob_centre=(20.0, -10.0, 5.0), blob_radius=14)
+    t1c = head_with_blob(size, spacing, direction, blob_centre=(20.0, -10.0, 5.0), texture=True)
+    t2 = head_with_blob(size, spacing, direction, blob_centre=(20.0, -10.0, 5.0), blob_radius=14, texture=True)
     return Study({"T1C": t1c, "T2": t2})
 
 
@@ -58,6 +59,10 @@ def test_result_contract(classifier):
 
 
 def test_temperature_from_the_card_is_applied(classifier):
+    """Calibrated = softmax(log p_raw / T) exactly, for the card's T = 1.5 (an untrained model
+    is near uniform, so "softer than raw" alone would pass by a margin of 0.003)."""
+    from braintumorai.calibration import apply_temperature
+
     study = _study()
     calibrated = classifier.predict(study, saliency=None)
     classifier.calibration["temperature"] = 1.0
@@ -65,8 +70,9 @@ def test_temperature_from_the_card_is_applied(classifier):
         raw = classifier.predict(study, saliency=None)
     finally:
         classifier.calibration["temperature"] = 1.5
-    # Softer with T = 1.5: the top probability moves towards uniform.
-    assert max(calibrated.probabilities) <= max(raw.probabilities) + 1e-9
+    expected = apply_temperature(np.log(raw.probabilities), 1.5)
+    np.testing.assert_allclose(calibrated.probabilities, expected, rtol=0, atol=1e-12)
+    assert not np.allclose(calibrated.probabilities, raw.probabilities, rtol=0, atol=1e-6)
 
 
 def test_the_calibration_fitted_for_the_present_subset_is_used(classifier):
@@ -113,7 +119,7 @@ def _oblique_grid(image, direction):
 
 
 def test_bad_model_and_input_combinations(classifier):
-    ct_only = Study({"CT": head_with_blob((40, 40, 40), (4.0, 4.0, 4.0))})
+    ct_only = Study({"CT": head_with_blob((40, 40, 40), (4.0, 4.0, 4.0), texture=True)})
     with pytest.raises(ModelError, match="This model reads T1, T1C, T2, FLAIR; none of the given volumes \\(CT\\)"):
         classifier.predict(ct_only)
     with pytest.raises(InputError, match="Unknown class 'glioblastoma'; this model knows HGG, LGG, none."):
@@ -144,7 +150,9 @@ def test_classify_command_writes_result_json_and_maps(checkpoint, tmp_path, caps
         image = sitk.ReadImage(path)
         assert image.GetSize() == study.images["T1C"].GetSize()
         assert np.allclose(image.GetOrigin(), study.images["T1C"].GetOrigin())
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    # No temporary left behind: the only hidden file is the marker of a BrainTumorAI output folder.
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_cli_bad_device_and_unwritable_output_are_one_line_errors(checkpoint, tmp_path, capsys):
@@ -158,12 +166,12 @@ def test_cli_bad_device_and_unwritable_output_are_one_line_errors(checkpoint, tm
     assert main(["classify", str(path), "--out", str(blocker / "out"), "--model", str(checkpoint),
                  "--device", "cpu", "--saliency", "none"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "Could not write" in err and "not-a-folder" in err
+    assert err.count("\n") == 0 and "cannot be created because" in err and "not-a-folder' is a file" in err
 
 
 def test_volumes_the_model_cannot_read_are_left_out(classifier):
     study = _study()
-    far_ct = head_with_blob((40, 40, 40), (4.0, 4.0, 4.0))
+    far_ct = head_with_blob((40, 40, 40), (4.0, 4.0, 4.0), texture=True)
     far_ct.SetOrigin((500.0, 0.0, 0.0))  # would not even overlap the reference
     result = classifier.predict(Study({**study.images, "CT": far_ct}), saliency=None)
     assert set(result.coregistration) == {"T1C", "T2"} and set(result.modality_weights) == {"T1C", "T2"}

@@ -32,9 +32,10 @@ def prognosticator(models):
 
 
 def _study(radius=10.0):
-    t1c = head_with_blob((60, 70, 50), (3.0, 3.0, 3.0), np.eye(3), blob_centre=(15.0, -5.0, 0.0), blob_radius=radius)
+    t1c = head_with_blob((60, 70, 50), (3.0, 3.0, 3.0), np.eye(3), blob_centre=(15.0, -5.0, 0.0), blob_radius=radius,
+                         texture=True)
     return {"T1C": t1c, "FLAIR": head_with_blob((60, 70, 50), (3.0, 3.0, 3.0), np.eye(3),
-                                                blob_centre=(15.0, -5.0, 0.0), blob_radius=radius + 6)}
+                                                blob_centre=(15.0, -5.0, 0.0), blob_radius=radius + 6, texture=True)}
 
 
 def _segmentation(radius=10.0):

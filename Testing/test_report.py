@@ -132,7 +132,9 @@ def test_classify_prints_json_progress_lines_a_program_can_read(tmp_path, capsys
     model = ModalityAttentionNet(("HGG", "LGG"), ("T1C",), embed_dim=8,
                                  encoder_kwargs={"channels": (4, 8), "strides": (2, 2), "blocks": (0,)})
     save_checkpoint(model, tmp_path / "tiny", {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [24, 28, 24]})
-    image, _, _ = head_and_map()
+    from imaging_helpers import head_with_blob
+
+    image = head_with_blob((48, 56, 48), (3.0, 3.0, 3.0), texture=True)  # an image, not a two-valued mask
     sitk.WriteImage(image, str(tmp_path / "case-t1c.nii.gz"))
     code = main(["classify", str(tmp_path / "case-t1c.nii.gz"), "--model", str(tmp_path / "tiny.json"),
                  "--device", "cpu", "--out", str(tmp_path / "out"), "--progress", "json"])

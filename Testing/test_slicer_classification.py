@@ -246,6 +246,34 @@ def test_input_the_model_cannot_read_fails_with_the_commands_one_sentence_and_ad
     assert scene.GetNumberOfNodes() == count and not workflow.busy
 
 
+@pytest.mark.parametrize("spoil,says", [
+    ("nan", "has 20 NaN or infinite voxels"),
+    ("spacing", "has a voxel spacing of 4 x 4 x 50 mm"),
+    ("negated", "is negative throughout the brain"),
+])
+def test_volume_nodes_pass_the_checks_files_pass(scene, workflow, checkpoint, phantom, spoil, says):
+    """The Slicer path into the pipeline refuses what the command line refuses (issue 9),
+    with one sentence, leaving the node as it was and adding nothing."""
+    node = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c node")
+    voxels = slicer.util.arrayFromVolume(node)
+    if spoil == "nan":
+        voxels.ravel()[:20] = np.nan
+    elif spoil == "negated":
+        voxels *= -1
+    slicer.util.arrayFromVolumeModified(node)
+    if spoil == "spacing":
+        node.SetSpacing(4.0, 4.0, 50.0)
+    before = snapshot(node)
+    flair = volume_node_from_sitk_image(scene, phantom["FLAIR"], "flair")
+    count = scene.GetNumberOfNodes()
+    status, _ = run(workflow, {"T1C": node, "FLAIR": flair}, checkpoint)
+    assert status.state == "failed" and isinstance(status.error, CommandError)
+    message = error_message("Classification", status.error)
+    assert says in message and "T1C" in message and message.endswith(".") and "\n" not in message, message
+    assert_unchanged(node, before)
+    assert scene.GetNumberOfNodes() == count and not workflow.busy
+
+
 def test_cancel_stops_the_child_and_adds_nothing(scene, workflow, checkpoint, phantom):
     t1c = volume_node_from_sitk_image(scene, phantom["T1C"], "t1c")
     count = scene.GetNumberOfNodes()

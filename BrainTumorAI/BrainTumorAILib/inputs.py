@@ -149,7 +149,7 @@ def auto_assign(scene, nodes: Optional[list] = None) -> AutoAssignment:
     matches: dict[str, list] = {}
     unmatched: list[str] = []
     for node in input_volume_nodes(scene) if nodes is None else nodes:
-        modality = guess_modality(node.GetName() or "")
+        modality = guess_modality(node.GetName() or "", path=False)
         if modality is None:
             unmatched.append(node.GetName())
         else:

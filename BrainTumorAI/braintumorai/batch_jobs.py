@@ -77,7 +77,7 @@ def classify_job(job: dict) -> dict:
         try:
             classifier = _classifier(job.get("model"), job.get("device"))
             result = classifier.predict(job["files"], saliency=job.get("saliency"))
-            result.save(temporary)
+            result.save(temporary, final_dir=folder)  # the map paths in result.json name the final folder
         except Exception as error:  # recorded, and the batch goes on
             for child in temporary.iterdir():
                 child.unlink()

@@ -262,11 +262,13 @@ def load_checkpoint(path_or_card: Union[PathLike, Mapping[str, Any]], device: An
         )
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception:
+        # torch's own message runs over many lines and suggests loading unsafely: not shown.
         raise ModelError(
-            f"Weights file {str(weights_path)!r} is not a plain state dict that loads with weights_only=True ({exc}); "
-            "BrainTumorAI refuses pickled code, re-export the weights with save_checkpoint."
-        ) from exc
+            f"Weights file {str(weights_path)!r} does not load as a plain state dict with weights_only=True (it is "
+            "damaged, not a PyTorch file, or holds pickled code, which BrainTumorAI refuses); restore the original "
+            "or re-export it with save_checkpoint."
+        ) from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(
             f"Weights file {str(weights_path)!r} is not a state dict of tensors; re-export it with save_checkpoint."
@@ -335,6 +337,9 @@ def resolve_model(name_or_path: Optional[PathLike] = None, registry: Optional[Pa
     A registry entry's sha256 must equal its card's, so a card swapped under the
     registry is refused.
     """
+    if name_or_path is not None and not isinstance(name_or_path, (str, os.PathLike)):
+        raise ModelError(f"The model was given as {type(name_or_path).__name__} {name_or_path!r}; give a registry "
+                         "name or the path of a checkpoint (.pt or .json).")
     if name_or_path is not None and str(name_or_path) != "default":
         weights_path, card_path = _checkpoint_paths(name_or_path)
         if card_path.is_file() or weights_path.is_file() or os.sep in str(name_or_path) or \
@@ -351,7 +356,7 @@ def resolve_model(name_or_path: Optional[PathLike] = None, registry: Optional[Pa
                          "(.pt or .json).")
     if name not in entries:
         known = ", ".join(sorted(str(k) for k in entries)) or "none"
-        raise ModelError(f"Unknown model {name!r}; registered models: {known}. Give a checkpoint path instead.")
+        raise ModelError(f"Unknown model {name!r}; registered models: {known}; give one of them or a checkpoint path.")
     entry = entries[name]
     card_path = folder / entry["card"]
     card = read_card(card_path)

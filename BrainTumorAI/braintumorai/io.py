@@ -17,12 +17,17 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .file_integrity import check_volume_file, is_nifti, read_checked_nifti
 
 PathLike = Union[str, os.PathLike]
 
 
 def read_image(path: PathLike) -> sitk.Image:
     """Read a volume file, or the DICOM series in a folder, as a checked float32 image.
+
+    A NIfTI file is also checked as stored (:mod:`braintumorai.file_integrity`: complete,
+    undamaged, finite), since ITK's reader hides a truncated file or NaN voxels; its
+    voxels are taken from the checked bytes, its geometry from ITK.
 
     Args:
         path: a NIfTI (.nii, .nii.gz), NRRD, MetaImage file, or a folder holding one
@@ -37,14 +42,18 @@ def read_image(path: PathLike) -> sitk.Image:
     if path.is_dir():
         image = _read_dicom_series(path)
     else:
-        try:
-            image = sitk.ReadImage(str(path))
-        except RuntimeError as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown format"
-            raise InputError(
-                f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume ({reason}); "
-                "check that the file is complete and in one of these formats."
-            ) from None
+        if not os.access(path, os.R_OK):
+            raise InputError(f"The file '{path}' cannot be read (permission denied); check its permissions.")
+        # NIfTI: read once and checked as stored (ITK's reader hides a cut-short file and NaN).
+        image = read_checked_nifti(path) if is_nifti(path) else None
+        if image is None:
+            try:
+                image = sitk.ReadImage(str(path))
+            except RuntimeError:
+                raise InputError(
+                    f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume; "
+                    "check that the file is complete and in one of these formats."
+                ) from None
     return check_image(image, str(path))
 
 
@@ -75,7 +84,68 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
             image.SetMetaData(key, reader.GetMetaData(0, key))
         except (RuntimeError, UnicodeDecodeError):
             continue
+    dose = injected_dose_at_scan_start(reader.GetFileNames()[0])
+    if dose is not None:
+        image.SetMetaData(INJECTED_DOSE_KEY, repr(dose))
     return image
+
+
+# Metadata key under which a DICOM PET's decay-corrected injected dose (Bq) is kept.
+INJECTED_DOSE_KEY = "braintumorai|injected_dose_bq"
+
+
+def injected_dose_at_scan_start(dicom_file: str):
+    """Injected dose (Bq) of a PET slice, decay-corrected to the series start when the
+    voxels are (DecayCorrection START), or None when it cannot be told.
+
+    The dose lies in a sequence (0054,0016) that SimpleITK's reader does not expose, so
+    it is read with pydicom (the ``dicom`` extra); without pydicom, pass the dose
+    explicitly (``--pet-dose`` or the study metadata).
+    """
+    try:
+        import pydicom
+    except ImportError:
+        return None
+    try:
+        header = pydicom.dcmread(dicom_file, stop_before_pixels=True)
+        if header.get("Modality") != "PT":
+            return None
+        item = header.RadiopharmaceuticalInformationSequence[0]
+        dose = float(item.RadionuclideTotalDose)
+        if str(header.get("DecayCorrection", "")).upper() == "START":
+            elapsed = _seconds(header.SeriesTime) - _seconds(item.RadiopharmaceuticalStartTime)
+            dose *= 0.5 ** ((elapsed % 86400) / float(item.RadionuclideHalfLife))
+        return dose if np.isfinite(dose) and dose > 0 else None
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OSError):
+        return None
+
+
+def _seconds(dicom_time) -> float:
+    """Seconds since midnight of a DICOM TM value (HHMMSS.frac)."""
+    text = str(dicom_time).strip()
+    return int(text[0:2]) * 3600 + int(text[2:4] or 0) * 60 + float(text[4:] or 0)
+
+
+def dicom_series_tags(folder: PathLike) -> tuple[str, str]:
+    """(SeriesDescription, ContrastBolusAgent) of the one DICOM series in ``folder``, read
+    from its first file's header; empty strings when absent or not a single series."""
+    try:
+        series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+        if len(series) != 1:
+            return "", ""
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])[0])
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return "", ""
+
+    def tag(key: str) -> str:
+        try:
+            return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+        except (RuntimeError, UnicodeDecodeError):
+            return ""
+
+    return tag("0008|103e"), tag("0018|0010")
 
 
 def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
@@ -103,7 +173,15 @@ def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
         raise InputError(
             f"'{name}' is only {'x'.join(map(str, image.GetSize()))} voxels; give a 3-D volume with at least 2 slices."
         )
+    tags = {}
+    for key in image.GetMetaDataKeys():
+        try:
+            tags[key] = image.GetMetaData(key)
+        except (RuntimeError, UnicodeDecodeError):
+            continue
     image = sitk.Cast(image, sitk.sitkFloat32)
+    for key, value in tags.items():  # Cast drops them; PET SUV needs the DICOM ones
+        image.SetMetaData(key, value)
     array = sitk.GetArrayViewFromImage(image)
     finite = np.isfinite(array)
     if not finite.all():
@@ -168,15 +246,34 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
 
 
 def write_image_atomic(image: sitk.Image, path: PathLike, compress: bool = True) -> Path:
-    """Write ``image`` to ``path`` atomically (see :func:`atomic_output`)."""
+    """Write ``image`` to ``path`` atomically (see :func:`atomic_output`), verified before
+    the rename: ITK reports a full disk on the console but raises nothing, so the written
+    file's stored length is checked against its header (NIfTI), or the file is read back."""
     with atomic_output(path) as temporary:
         try:
             # Fast deflate level: maps and phantoms compress well at level 1, in a fraction of the time.
             sitk.WriteImage(image, str(temporary), compress, 1)
-        except RuntimeError as error:
-            lines = str(error).strip().splitlines()
+            verify_written_image(temporary, image, path)
+        except RuntimeError:
             raise InputError(
-                f"Could not write '{path}' ({lines[-1] if lines else 'unknown error'}); "
-                "check that the folder is writable and has space."
+                f"Could not write '{path}'; check that the folder is writable and has space."
             ) from None
     return Path(path)
+
+
+def verify_written_image(written: PathLike, image: sitk.Image, name: PathLike) -> None:
+    """Raise ``InputError`` naming ``name`` unless ``written`` holds all of ``image``."""
+    failure = InputError(f"Could not write '{name}' completely; check that the folder has space and write it again.")
+    if not os.path.isfile(written) or os.path.getsize(written) == 0:
+        raise failure
+    try:
+        if is_nifti(written):
+            stored = check_volume_file(written, full=False)
+            if stored is not None and tuple(stored.shape[:3]) != tuple(image.GetSize()):
+                raise failure
+        else:
+            back = sitk.ReadImage(str(written))
+            if back.GetSize() != image.GetSize():
+                raise failure
+    except (InputError, RuntimeError):
+        raise failure from None

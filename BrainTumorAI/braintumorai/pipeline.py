@@ -14,6 +14,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import plausibility
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, to_reference
@@ -70,7 +71,7 @@ class Classifier:
     """A loaded classifier and its model card.
 
     Use :meth:`load`; ``predict`` takes a :class:`~braintumorai.study.Study` (or a
-    mapping modality -> path, or a list of paths named by modality).
+    mapping modality -> path or SimpleITK.Image, or a list of paths named by modality).
     """
 
     def __init__(self, model, card: dict, device: str) -> None:
@@ -98,7 +99,7 @@ class Classifier:
 
     def predict(
         self,
-        study: Union[Study, Mapping[str, str], Sequence[str]],
+        study: Union[Study, Mapping[str, object], Sequence[str]],
         saliency: Optional[str] = "gradcam",
         target_class: Optional[str] = None,
         reference: Optional[str] = None,
@@ -108,7 +109,10 @@ class Classifier:
         """Classify one study.
 
         Args:
-            study: the volumes (any non-empty subset of the model's modalities).
+            study: the volumes (any non-empty subset of the model's modalities): a Study, a
+                mapping modality -> path or ``SimpleITK.Image``, or paths named by modality.
+                A volume that is implausible for its modality is refused (``InputError``)
+                or named in the result's ``warnings`` (:mod:`braintumorai.plausibility`).
             saliency: 'gradcam', 'gradcam++', 'occlusion' or None.
             target_class: class the maps explain (default: the predicted class).
             reference: reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET).
@@ -180,16 +184,19 @@ class Classifier:
             saliency=maps,
             saliency_method=saliency,
             saliency_class=self.classes[target] if saliency is not None else None,
+            warnings=list(aligned.warnings),
         )
 
-    def prepare(self, study: Union[Study, Mapping[str, str], Sequence[str]], reference: Optional[str] = None,
+    def prepare(self, study: Union[Study, Mapping[str, object], Sequence[str]], reference: Optional[str] = None,
                 register: bool = False, progress: Optional[ProgressCallback] = None) -> tuple[AlignedStudy, ModelInput]:
-        """The Classify preprocessing: a study (or paths) -> aligned on the reference grid ->
-        on the model grid, normalised. Volumes of modalities the model does not read are left out."""
+        """The Classify preprocessing: a study (or paths, or SimpleITK images) -> checked
+        (:mod:`braintumorai.plausibility`: refused with an ``InputError``, or its doubts in
+        ``aligned.warnings``) -> aligned on the reference grid -> on the model grid,
+        normalised. Volumes of modalities the model does not read are left out."""
         report = progress or (lambda stage, fraction: None)
         if isinstance(study, (str, os.PathLike)):
             study = [study]
-        if not isinstance(study, Study):
+        if not isinstance(study, Study):  # paths or SimpleITK images
             study = Study.from_files(study)
         unused = [m for m in study.modalities if m not in self.modalities]
         if len(unused) == len(study.modalities):
@@ -204,8 +211,13 @@ class Classifier:
             study = Study({m: study.images[m] for m in used}, brain_mask=study.brain_mask,
                           names={m: n for m, n in study.names.items() if m in used},
                           metadata={m: d for m, d in study.metadata.items() if m in used})
+        geometry = plausibility.geometry_findings(study.images, study.names)
+        plausibility.enforce(geometry)  # refused before any compute
         report("Aligning volumes", 0.05)
         aligned = align(study, reference=reference, register=register)
+        # Refused, or said in the result (aligned.warnings), before the network sees a voxel.
+        aligned.warnings = plausibility.enforce(
+            geometry + plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names))
         report("Preparing the model grid", 0.2)
         return aligned, model_input(aligned, self.grid, self.modalities)
 
@@ -275,7 +287,7 @@ class Classifier:
 
 
 def _import_in_background(module: str) -> None:
-    """Start importing ``module`` in a daemon thread. MONAI imports all its submodules
+    """Start importing ``module`` in a background thread. MONAI imports all its submodules
     (1-2 s on a laptop CPU); begun here, that overlaps reading and resampling the
     volumes, whose SimpleITK calls release the GIL. A failure is left for the real
     import to report."""
@@ -288,7 +300,9 @@ def _import_in_background(module: str) -> None:
         except Exception:  # reported by the import that needs the module
             pass
 
-    threading.Thread(target=run, name=f"import {module}", daemon=True).start()
+    # Not a daemon: a process that ends early (bad input, Ctrl-C) waits for the import to
+    # finish instead of killing the thread inside C++ code (which aborts Python, exit -6).
+    threading.Thread(target=run, name=f"import {module}", daemon=False).start()
 
 
 def autocast(device: str):

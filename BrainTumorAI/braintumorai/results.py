@@ -10,13 +10,21 @@ from typing import Optional
 
 import SimpleITK as sitk
 
+from .errors import InputError
 from .io import atomic_output, write_image_atomic
 
 
 def write_json_atomic(data: dict, path: os.PathLike) -> Path:
-    """Write ``data`` as indented JSON, atomically (temporary file, then rename)."""
+    """Write ``data`` as indented JSON, atomically (temporary file, read back and compared,
+    then renamed into place)."""
+    text = json.dumps(data, indent=2) + "\n"
     with atomic_output(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
+        with open(temporary, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if temporary.read_text(encoding="utf-8") != text:
+            raise InputError(f"Could not write '{path}' completely; check that the folder has space and write it again.")
     return Path(path)
 
 
@@ -42,6 +50,8 @@ class ClassificationResult:
         coregistration: modality -> 'yes' | 'resampled' | 'registered'.
         model: model card fields that identify the model (name, version, sha256).
         timings: stage -> seconds.
+        warnings: plain sentences about doubts in the input (an implausible volume for its
+            modality, a brain mask of an odd size, ...); empty when none.
     """
 
     classes: list[str]
@@ -58,6 +68,7 @@ class ClassificationResult:
     saliency: dict[str, sitk.Image] = field(default_factory=dict)
     saliency_method: Optional[str] = None
     saliency_class: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def probability_of(self) -> dict[str, float]:
@@ -80,23 +91,35 @@ class ClassificationResult:
             "coregistration": dict(self.coregistration),
             "model": dict(self.model),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "warnings": list(self.warnings),
             "intended_use": "Research only. Not for clinical use.",
         }
 
-    def save(self, out_dir: os.PathLike) -> dict:
-        """Write ``saliency_<name>.nii.gz`` maps and ``result.json`` (atomically) into ``out_dir``.
+    def save(self, out_dir: os.PathLike, final_dir: Optional[os.PathLike] = None) -> dict:
+        """Write ``saliency_<name>.nii.gz`` maps and ``result.json`` into ``out_dir``.
+
+        Without ``final_dir`` the folder is replaced whole (see
+        :func:`braintumorai.output_folder.output_folder`): it ends up holding this result
+        and nothing else, or, after an error, what it held before. With ``final_dir``,
+        ``out_dir`` is a staging folder the caller swaps in later as ``final_dir``, and the
+        paths in result.json point there. Every file is verified before it is renamed.
 
         Returns the JSON dict written.
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        out_dir = Path(out_dir)
+        if final_dir is None:
+            from .output_folder import output_folder
+
+            with output_folder(out_dir, option=None, command="ClassificationResult.save") as folder:
+                return self.save(folder.staging, folder.final)
+        out_dir, final_dir = Path(out_dir), Path(final_dir)
         # gzip is single-threaded and SimpleITK's writer releases the GIL: writing the maps
         # side by side takes about half the time on two cores.
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(self.saliency)))) as pool:
             written = pool.map(lambda item: write_image_atomic(item[1], out_dir / f"saliency_{item[0]}.nii.gz"),
                                self.saliency.items())
-            paths = {name: str(path) for name, path in zip(self.saliency, written)}
+            paths = {name: str(final_dir / path.name) for name, path in zip(self.saliency, written)}
         data = self.to_dict(paths)
         write_json_atomic(data, out_dir / "result.json")
         return data

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence, Union
 
@@ -15,7 +17,7 @@ import SimpleITK as sitk
 from . import geometry
 from .brain_mask import estimate_brain_mask
 from .errors import GeometryError, InputError
-from .io import check_image, read_image
+from .io import INJECTED_DOSE_KEY, check_image, read_image
 from .modalities import MODALITIES, assign_modalities, choose_reference, normalise_modality
 from .model_grid import ModelGrid, to_model
 from .normalization import NormalisationInfo, normalise
@@ -57,23 +59,50 @@ class Study:
     @classmethod
     def from_files(
         cls,
-        files: Union[Mapping[str, str], Sequence[str]],
-        brain_mask: Optional[str] = None,
+        files: Union[Mapping[str, Union[str, os.PathLike, sitk.Image]], Sequence[str]],
+        brain_mask: Optional[Union[str, os.PathLike, sitk.Image]] = None,
+        metadata: Optional[Mapping[str, dict]] = None,
     ) -> "Study":
-        """Read a study from files: a mapping modality -> path, or paths whose names
-        tell the modality (``*_t1c.nii.gz``, ``*-t2f.nii.gz``, ``CT1.nii.gz`` ...)."""
+        """Read a study: a mapping modality -> path or ``SimpleITK.Image``, or paths whose
+        names tell the modality (``*_t1c.nii.gz``, ``*-t2f.nii.gz``, ``CT1.nii.gz`` ...).
+
+        ``metadata``: modality -> dict added to what the files say (e.g. PET
+        ``{"patient_weight_kg": 70, "injected_dose_bq": 3.7e8}`` for SUV from Bq/mL).
+        Every image, read or given, passes the same checks (:func:`braintumorai.io.check_image`).
+        """
+        if isinstance(files, (str, os.PathLike, sitk.Image)):
+            raise InputError("Give the volumes as a mapping modality -> file or image (e.g. {'T1C': 'case-t1c.nii.gz'}) "
+                             "or as a list of files named by modality.")
         if isinstance(files, Mapping):
-            paths = {normalise_modality(m): str(p) for m, p in files.items()}
+            sources = {normalise_modality(m): p for m, p in files.items()}
         else:
-            paths = assign_modalities([str(p) for p in files])
-        images = {m: read_image(p) for m, p in paths.items()}
-        metadata = {m: pet_metadata(images[m]) for m in images if m == "PET"}
-        mask = sitk.Cast(read_image(brain_mask) > 0.5, sitk.sitkUInt8) if brain_mask else None
-        return cls(images=images, brain_mask=mask, names=paths, metadata=metadata)
+            sources = assign_modalities([str(p) for p in files])
+        images, names, paths = {}, {}, {}
+        for modality, source in sources.items():
+            if isinstance(source, sitk.Image):
+                images[modality], names[modality] = source, f"the {modality} image"
+            elif isinstance(source, (str, os.PathLike)):
+                paths[modality] = names[modality] = str(source)
+            else:
+                raise InputError(f"The {modality} input is a {type(source).__name__}; give a file path or a "
+                                 "SimpleITK.Image.")
+        # Files are read side by side: inflating, checking and ITK's reading release the GIL.
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(paths)))) as pool:
+            images.update(zip(paths, pool.map(read_image, paths.values())))
+        images = {m: images[m] for m in sources}
+        found = {m: pet_metadata(images[m]) for m in images if m == "PET"}
+        for modality, extra in (metadata or {}).items():
+            found.setdefault(normalise_modality(modality), {}).update(extra)
+        mask = None
+        if brain_mask is not None:
+            mask_image = brain_mask if isinstance(brain_mask, sitk.Image) else read_image(brain_mask)
+            mask = sitk.Cast(check_image(mask_image, "the brain mask") > 0.5, sitk.sitkUInt8)
+        return cls(images=images, brain_mask=mask, names=names, metadata=found)
 
 
 def pet_metadata(image: sitk.Image) -> dict:
-    """PET units, weight and dose from DICOM tags when the reader kept them."""
+    """PET units, patient weight and injected dose (decay-corrected to the scan start) from
+    the DICOM tags the reader kept (see :func:`braintumorai.io.injected_dose_at_scan_start`)."""
     def tag(key: str) -> Optional[str]:
         return image.GetMetaData(key).strip() if image.HasMetaDataKey(key) else None
 
@@ -88,6 +117,8 @@ def pet_metadata(image: sitk.Image) -> dict:
         metadata["units"] = tag("0054|1001")
     if number("0010|1030"):
         metadata["patient_weight_kg"] = number("0010|1030")
+    if number(INJECTED_DOSE_KEY):
+        metadata["injected_dose_bq"] = number(INJECTED_DOSE_KEY)
     return metadata
 
 
@@ -102,6 +133,7 @@ class AlignedStudy:
         status: modality -> 'yes' | 'resampled' | 'registered' (see ``geometry``).
         overlap: modality -> share of content overlap with the reference before alignment.
         transforms: modality -> rigid transform found by registration (reference -> modality).
+        warnings: doubts about the input found by the plausibility checks (sentences).
     """
 
     reference: str
@@ -112,6 +144,7 @@ class AlignedStudy:
     names: dict[str, str]
     metadata: dict[str, dict]
     transforms: dict[str, sitk.Transform] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def reference_image(self) -> sitk.Image:

@@ -10,14 +10,24 @@ from .. import __version__
 from ..errors import BrainTumorAIError
 from . import (batch_command, bench_command, classify_command, demo_command, inspect_command, models_command,
                prognose_command, synthetic_commands)
+from .interruption import describe, exit_code, signals_as_exceptions
 
 # Each sub-command module has add_parser(subparsers) and run(args) -> int.
 COMMANDS = [inspect_command, classify_command, prognose_command, batch_command, demo_command, bench_command,
             models_command, synthetic_commands]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (what is wrong, and where to read more)
+    instead of the usage block and a second line."""
+
+    def error(self, message: str):
+        message = message[0].upper() + message[1:] if message else "Invalid arguments"
+        self.exit(2, f"{self.prog}: {message.rstrip('.')}; see {self.prog} --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="braintumorai",
         description="Brain-tumour classification and survival prediction (research only, not for clinical use).",
     )
@@ -29,13 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; bad input, Ctrl-C and SIGTERM end it with one line on stderr and
+    exit code 2, 130 or 143 (never a traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.run(args) or 0)
-    except BrainTumorAIError as error:
-        print(f"braintumorai {args.command}: {error}", file=sys.stderr)
-        return 2
+    with signals_as_exceptions():
+        try:
+            return int(args.run(args) or 0)
+        except BrainTumorAIError as error:
+            print(f"braintumorai {args.command}: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as stop:
+            hint = getattr(args, "interrupted_hint", "nothing half-written was left in place.")
+            print(f"braintumorai {args.command}: stopped by {describe(stop)}; {hint}", file=sys.stderr)
+            return exit_code(stop)
+        except MemoryError:
+            print(f"braintumorai {args.command}: ran out of memory; close other programs or give smaller volumes.",
+                  file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..errors import InputError
 from ..modalities import assign_modalities, normalise_modality
@@ -16,6 +17,25 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give a volume's modality explicitly (T1, T1C, T2, FLAIR, CT, PET); repeatable")
     parser.add_argument("--reference", metavar="MODALITY",
                         help="reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET)")
+    parser.add_argument("--pet-weight", type=float, metavar="KG",
+                        help="patient weight in kg, for PET SUV from Bq/mL (default: the DICOM tag, if any)")
+    parser.add_argument("--pet-dose", type=float, metavar="MBQ",
+                        help="injected dose in MBq, decay-corrected to the scan start, for PET SUV from Bq/mL "
+                             "(default: the DICOM tags, if any)")
+
+
+def pet_arguments(args: argparse.Namespace) -> dict[str, dict]:
+    """``{"PET": {...}}`` from --pet-weight / --pet-dose (empty when neither was given)."""
+    metadata = {}
+    for option, value, key, scale in (("--pet-weight", args.pet_weight, "patient_weight_kg", 1.0),
+                                      ("--pet-dose", args.pet_dose, "injected_dose_bq", 1e6)):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value <= 0:
+            raise InputError(f"{option} {value:g} is not a positive number; give it in "
+                             f"{'kg' if scale == 1.0 else 'MBq'}, e.g. {option} {70 if scale == 1.0 else 370}.")
+        metadata[key] = value * scale
+    return {"PET": metadata} if metadata else {}
 
 
 def input_files(args: argparse.Namespace) -> dict[str, str]:
@@ -25,6 +45,8 @@ def input_files(args: argparse.Namespace) -> dict[str, str]:
         if "=" not in item:
             raise InputError(f"'--modality {item}' is not of the form NAME=FILE, e.g. --modality T1C=post.nii.gz.")
         name, path = item.split("=", 1)
+        if not path:
+            raise InputError(f"'--modality {item}' names no file; give it as NAME=FILE, e.g. --modality T1C=post.nii.gz.")
         modality = normalise_modality(name)
         if modality in explicit:
             raise InputError(f"{modality} was given twice; keep one volume per modality.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .arguments import add_input_arguments, input_files
+from .arguments import add_input_arguments, input_files, pet_arguments
 from .progress import add_progress_argument, end_text_progress, progress_printer, scaled
 
 
@@ -44,24 +44,30 @@ def summary(data: dict) -> str:
         lines.append("saliency maps (" + str(data["saliency_method"]) + f", class {data['saliency_class']}):")
         lines += [f"  {name}: {path}" for name, path in data["saliency"].items()]
     lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))
+    lines += [f"WARNING: {sentence}" for sentence in data.get("warnings", [])]
     lines.append("Research only. Not for clinical use.")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..output_folder import output_folder
     from ..pipeline import Classifier
+    from ..study import Study
 
     files = input_files(args)
     report = progress_printer(args.progress)
-    if report:
-        report("Loading the model", 0.0)
-    classifier = Classifier.load(args.model, device=args.device)
-    result = classifier.predict(files, saliency=None if args.saliency == "none" else args.saliency,
-                                target_class=args.target_class, reference=args.reference, register=args.register,
-                                progress=scaled(report, 0.1, 0.95))
-    if report:
-        report("Writing the results", 0.95)
-    data = result.save(args.out)
+    # --out is checked (writable, not in use) before the compute, and replaced only at the end.
+    with output_folder(args.out, option="--out", command="braintumorai classify") as out:
+        if report:
+            report("Loading the model", 0.0)
+        classifier = Classifier.load(args.model, device=args.device)
+        result = classifier.predict(Study.from_files(files, metadata=pet_arguments(args)),
+                                    saliency=None if args.saliency == "none" else args.saliency,
+                                    target_class=args.target_class, reference=args.reference, register=args.register,
+                                    progress=scaled(report, 0.1, 0.95))
+        if report:
+            report("Writing the results", 0.95)
+        data = result.save(out.staging, final_dir=out.final)
     if report:
         report("Done", 1.0)
     end_text_progress(args.progress)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+from ..errors import InputError
 
 
 def add_parser(subparsers) -> None:
@@ -22,25 +25,35 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datasets import write_case, write_manifest
+    from ..output_folder import output_folder
     from ..pipeline import Classifier
     from ..synthetic import generate_case
     from .classify_command import summary
     from .inspect_command import describe, format_table
+    from .synthetic_commands import SPACING_RANGE_MM
 
-    out = Path(args.out)
-    print(f"1. Generating a synthetic {args.type} phantom (seed {args.seed}, {args.spacing:g} mm) ...")
-    case = generate_case(label=args.type, seed=args.seed, spacing=args.spacing)
-    record = write_case(out / "study", "DEMO-000", case.images, case.masks["seg"], label=case.label)
-    write_manifest(out / "study", [record])
-    print(f"   wrote {len(record.files)} volumes and the tumour mask to {out / 'study' / 'DEMO-000'}")
+    low, high = SPACING_RANGE_MM
+    if not (math.isfinite(args.spacing) and low <= args.spacing <= high):
+        raise InputError(f"--spacing {args.spacing:g} is out of range; give a voxel size from {low:g} to {high:g} mm.")
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed} is negative; give a seed of 0 or more.")
+    final = Path(args.out)
+    # Everything is written into a staging folder and swapped in at the end (see output_folder).
+    with output_folder(final, option="--out", command="braintumorai demo") as folder:
+        out = folder.staging
+        print(f"1. Generating a synthetic {args.type} phantom (seed {args.seed}, {args.spacing:g} mm) ...")
+        case = generate_case(label=args.type, seed=args.seed, spacing=args.spacing)
+        record = write_case(out / "study", "DEMO-000", case.images, case.masks["seg"], label=case.label)
+        write_manifest(out / "study", [record])
+        print(f"   wrote {len(record.files)} volumes and the tumour mask to {final / 'study' / 'DEMO-000'}")
 
-    print("\n2. Inspecting the volumes:")
-    print(format_table(describe(record.files)))
+        print("\n2. Inspecting the volumes:")
+        print(format_table(describe(record.files)).replace(str(out), str(final)))
 
-    print("\n3. Classifying with the bundled model (Grad-CAM saliency):")
-    classifier = Classifier.load(device=args.device)
-    result = classifier.predict(record.files, saliency="gradcam")
-    data = result.save(out / "classification")
+        print("\n3. Classifying with the bundled model (Grad-CAM saliency):")
+        classifier = Classifier.load(device=args.device)
+        result = classifier.predict(record.files, saliency="gradcam")
+        data = result.save(out / "classification", final_dir=final / "classification")
     print(summary(data))
-    print(f"\n   true label of the phantom: {case.label}; result.json in {out / 'classification'}")
+    print(f"\n   true label of the phantom: {case.label}; result.json in {final / 'classification'}")
     return 0

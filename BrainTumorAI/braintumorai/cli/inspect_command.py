@@ -8,9 +8,12 @@ import json
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import GeometryError
 from ..geometry import check_coregistration
 from ..io import orientation_code, read_image
 from ..modalities import choose_reference
+from ..plausibility import content_findings, geometry_findings
+from ..study import Study, align
 from .arguments import add_input_arguments, input_files
 
 
@@ -26,9 +29,21 @@ def add_parser(subparsers) -> None:
 
 
 def describe(files: dict[str, str], reference: str | None = None) -> dict:
-    """The inspect report as plain data: {'reference': ..., 'volumes': [...]}."""
+    """The inspect report as plain data: {'reference': ..., 'volumes': [...], 'findings': [...]}.
+
+    ``findings``: the plausibility checks classify runs (:mod:`braintumorai.plausibility`),
+    as ``{"modality", "refused", "sentence"}``; content is checked only when every volume
+    overlaps the reference (else the table's 'co-registered' column says what is wrong).
+    """
     images = {m: read_image(p) for m, p in files.items()}
     reference = choose_reference(list(images), reference)
+    findings = geometry_findings(images, files)
+    if not any(f.refuse for f in findings):
+        try:
+            aligned = align(Study(images, names=dict(files)), reference=reference)
+            findings += content_findings(aligned.images, aligned.brain_mask, aligned.names)
+        except GeometryError:
+            pass
     volumes = []
     for modality, image in images.items():
         array = sitk.GetArrayViewFromImage(image)
@@ -44,7 +59,8 @@ def describe(files: dict[str, str], reference: str | None = None) -> dict:
             "overlap": round(check.overlap, 3),
             "reference": modality == reference,
         })
-    return {"reference": {"modality": reference, "path": files[reference]}, "volumes": volumes}
+    return {"reference": {"modality": reference, "path": files[reference]}, "volumes": volumes,
+            "findings": [{"modality": f.modality, "refused": f.refuse, "sentence": f.sentence} for f in findings]}
 
 
 def format_table(report: dict) -> str:
@@ -67,10 +83,13 @@ def format_table(report: dict) -> str:
     lines.append(f"\nreference (*): {ref['modality']} ({ref['path']})")
     if any(v["coregistered"] == "no" for v in report["volumes"]):
         lines.append("Volumes marked 'no' are not co-registered with the reference: register them before classifying.")
+    for finding in report.get("findings", []):
+        lines.append(("REFUSED: " if finding["refused"] else "WARNING: ") + finding["sentence"])
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit code 2 when classify would refuse the study (the reason is printed), else 0."""
     report = describe(input_files(args), args.reference)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0
+    return 2 if any(f["refused"] for f in report["findings"]) else 0

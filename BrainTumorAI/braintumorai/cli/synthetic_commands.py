@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
 
 from ..errors import InputError
@@ -28,12 +30,23 @@ def add_parser(subparsers) -> None:
     _common(cohort)
     cohort.add_argument("--patients", type=int, required=True, metavar="N")
     cohort.add_argument("--types", nargs="+", metavar="TYPE", help="tumour types to draw from (default: the five)")
-    cohort.set_defaults(run=run_cohort)
+    cohort.set_defaults(run=run_cohort,
+                        interrupted_hint="the patients written so far are complete and listed in manifest.csv; "
+                                         "rerun the same command to finish the cohort.")
+
+
+# Phantom voxel sizes that generate in reasonable time and memory (1 mm: 1 GB, 2 s a case).
+SPACING_RANGE_MM = (0.5, 8.0)
 
 
 def _check(args) -> tuple[str, ...]:
     from ..synthetic import CLASSES
 
+    low, high = SPACING_RANGE_MM
+    if not (math.isfinite(args.spacing) and low <= args.spacing <= high):
+        raise InputError(f"--spacing {args.spacing:g} is out of range; give a voxel size from {low:g} to {high:g} mm.")
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed} is negative; give a seed of 0 or more.")
     if args.visits is not None and not 1 <= args.visits <= 8:
         raise InputError(f"--visits {args.visits} is out of range; use 1 to 8 (2 to 8 for tumour types).")
     for label in ([args.type] if getattr(args, "type", None) else []) + list(getattr(args, "types", None) or []):
@@ -55,17 +68,60 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_cohort(args: argparse.Namespace) -> int:
-    from ..datasets import write_manifest
+    """Write the cohort patient by patient; manifest.csv lists the finished patients after
+    each one, so an interrupted run leaves a consistent cohort that the same command resumes."""
+    from ..datasets import read_manifest, update_manifest, write_manifest
+    from ..datasets.manifest import atomic_write_text
     from ..synthetic.export import cohort_labels, write_synthetic_patient
 
     modalities = _check(args)
     if args.patients < 1:
         raise InputError("--patients must be at least 1.")
-    records = []
+    out = Path(args.out)
+    settings = {"seed": args.seed, "patients": args.patients, "visits": args.visits, "modalities": list(modalities),
+                "spacing": args.spacing, "types": args.types}
+    done = _resumable_patients(out, settings)
+    if done is None:
+        atomic_write_text(out / COHORT_SETTINGS, json.dumps(settings, indent=2) + "\n")
+        done = {}
     for index, label in enumerate(cohort_labels(args.patients, args.seed, args.types)):
         seed = args.seed * 100_000 + index
-        records += write_synthetic_patient(args.out, f"SYN-{seed:07d}", seed, label, args.visits, modalities,
-                                           args.spacing)
-    manifest = write_manifest(args.out, records)
-    print(f"wrote {args.patients} patients, {len(records)} visits to {Path(args.out)}; manifest {manifest}")
+        patient_id = f"SYN-{seed:07d}"
+        if patient_id in done:
+            continue
+        records = write_synthetic_patient(out, patient_id, seed, label, args.visits, modalities, args.spacing)
+        update_manifest(out, records)
+        print(f"  patient {index + 1}/{args.patients} written", flush=True)
+    records, _ = read_manifest(out)
+    manifest = write_manifest(out, records)
+    resumed = f" ({len(done)} patients were already there)" if done else ""
+    print(f"wrote {args.patients} patients, {len(records)} visits to {out}; manifest {manifest}{resumed}")
     return 0
+
+
+# The settings of a cohort being written; a rerun with the same settings resumes it.
+COHORT_SETTINGS = "cohort.json"
+
+
+def _resumable_patients(out: Path, settings: dict):
+    """Patients already complete in ``out`` (id -> True) when it holds a cohort begun with
+    the same settings; None for a new cohort. Refuses a folder holding another cohort."""
+    from ..datasets import read_manifest
+
+    path = out / COHORT_SETTINGS
+    if not path.is_file():
+        if (out / "manifest.csv").is_file():
+            raise InputError(f"'--out {out}' already holds a cohort (manifest.csv); give a new folder.")
+        return None
+    try:
+        earlier = json.loads(path.read_text())
+    except ValueError:
+        earlier = None
+    if earlier != settings:
+        raise InputError(f"'--out {out}' holds a cohort begun with other settings ({COHORT_SETTINGS}); give the same "
+                         "options to resume it, or a new folder.")
+    if not (out / "manifest.csv").is_file():
+        return {}
+    records, _ = read_manifest(out)
+    complete = {r.patient_id for r in records if all(Path(f).is_file() for f in r.files.values())}
+    return {patient: True for patient in complete}

@@ -9,6 +9,7 @@ from typing import Iterable, Optional, Union
 import SimpleITK as sitk
 
 from ..errors import InputError
+from ..io import read_image
 from ..modalities import normalise_modality
 from .layouts import LAYOUTS, detect_layout
 from .records import Dataset, VisitRecord
@@ -64,33 +65,18 @@ def load_dataset(root: PathLike, layout: str = "auto", require_all: bool = True)
     return LAYOUTS[layout].read(path, require_all)
 
 
-def _reader():
-    """The project's validating reader when present, else SimpleITK.ReadImage."""
-    try:
-        from ..io import read_image  # written by the lead; validates 3-D, finite, non-constant
-    except ImportError:
-        return None
-    return read_image
-
-
 def _read(path: str, what: str) -> sitk.Image:
     if not os.path.isfile(path):
         raise InputError(f"The {what} file '{path}' is missing; reload the dataset to refresh its file list.")
-    reader = _reader()
-    if reader is not None:
-        return reader(path)
-    try:
-        return sitk.ReadImage(path)
-    except RuntimeError as error:
-        raise InputError(f"Cannot read the {what} file '{path}'; check that it is a valid NIfTI file.") from error
+    return read_image(path)
 
 
 def load_visit_images(record: VisitRecord, modalities: Optional[Iterable[str]] = None) -> dict[str, sitk.Image]:
     """Read the images of one visit: ``{modality: SimpleITK.Image}`` in channel order.
 
-    Uses ``braintumorai.io.read_image`` when that module exists (it validates the
-    volume), else ``SimpleITK.ReadImage``. ``modalities`` picks a subset; asking
-    for one the visit lacks is an InputError.
+    Reads with ``braintumorai.io.read_image``, so a dataset's files pass the same
+    checks as any input (3-D, complete, finite, not constant). ``modalities`` picks a
+    subset; asking for one the visit lacks is an InputError.
     """
     wanted = list(record.files) if modalities is None else [normalise_modality(m) for m in modalities]
     absent = [m for m in wanted if m not in record.files]
