@@ -182,3 +182,19 @@ def test_prognose_command_bad_arguments(models, tmp_path, capsys, arguments, mes
     assert code == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error and error.count("\n") == 1
+
+
+def test_the_classifiers_doubts_about_a_visit_reach_the_prediction(prognosticator):
+    """A plausibility warning of a visit's images (here MRI with negative intensities) is
+    named in the prediction's warnings with the visit it belongs to."""
+    study = _study()
+    flair = sitk.GetArrayFromImage(study["FLAIR"])
+    inside = flair > 0
+    flair[inside] -= np.percentile(flair[inside], 5)  # a few per cent of the brain below zero
+    shifted = sitk.GetImageFromArray(flair)
+    shifted.CopyInformation(study["FLAIR"])
+    visits = [PrognosisVisit(day=0, study=study), PrognosisVisit(day=60, study={"T1C": study["T1C"], "FLAIR": shifted})]
+    result = prognosticator.predict(visits)
+    doubts = [w for w in result.warnings if w.startswith("Visit on day 60:")]
+    assert len(doubts) == 1 and "negative" in doubts[0]
+    assert not any(w.startswith("Visit on day 0:") for w in result.warnings)

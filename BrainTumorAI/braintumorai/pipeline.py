@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -34,11 +34,13 @@ class StudyEmbedding:
         vector: float32 ``(2E,)``, the classifier head's pooled features of the study.
         modalities: the modalities that were read, in channel order.
         probabilities: calibrated class probabilities of the same forward pass.
+        warnings: the plausibility checks' doubts about the study (sentences).
     """
 
     vector: np.ndarray
     modalities: list[str]
     probabilities: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
 
 
 def default_device() -> str:
@@ -239,7 +241,12 @@ class Classifier:
         import torch
 
         report = progress or (lambda stage, fraction: None)
-        prepared = study if isinstance(study, ModelInput) else self.prepare(study, reference, register, report)[1]
+        warnings: list[str] = []
+        if isinstance(study, ModelInput):
+            prepared = study
+        else:
+            aligned, prepared = self.prepare(study, reference, register, report)
+            warnings = list(aligned.warnings)
         present_flags = prepared.present.copy()
         if modalities is not None:
             wanted = {normalise_modality(m) for m in modalities}
@@ -264,7 +271,8 @@ class Classifier:
         probabilities = apply_temperature(logits.float()[0].cpu().numpy(), temperature)
         report("Done", 1.0)
         return StudyEmbedding(vector=pooled.float()[0].cpu().numpy(), modalities=used,
-                              probabilities=dict(zip(self.classes, (float(p) for p in probabilities))))
+                              probabilities=dict(zip(self.classes, (float(p) for p in probabilities))),
+                              warnings=warnings)
 
     def _class_index(self, name: str) -> int:
         if name not in self.classes:

@@ -190,6 +190,8 @@ class Prognosticator:
                     compartments = compartment_volumes(_image(visit.segmentation, visit.name), visit.name)
                 else:
                     warnings.append(f"This prognosis model reads no segmentation; that of the {visit.name} was not used.")
+            for doubt in ([] if result is None else result.warnings):
+                warnings.append(f"{visit.name[:1].upper()}{visit.name[1:]}: {doubt}")
             data.append(VisitData(day=visit.day, treatments=tuple(visit.treatments),
                                   embedding=None if result is None else result.vector, compartments=compartments,
                                   probabilities=None if result is None else result.probabilities))

@@ -123,15 +123,19 @@ def summary(data: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..prognosis import Prognosticator
 
+    from ..output_folder import output_folder
+
     visits = with_treatments([parse_visit(v) for v in args.visit], args.treatment)
     mode = args.progress or ("none" if args.json else "text")
     report = progress_printer(mode)
-    if report:
-        report("Loading the model", 0.0)
-    prognosticator = Prognosticator.load(args.model, device=args.device)
-    prediction = prognosticator.predict(visits, {"age": args.age, "sex": args.sex, "kps": args.kps},
-                                        progress=report)
-    data = prediction.save(args.out)
+    # Checked and locked before the compute; this run's files replace the folder's whole.
+    with output_folder(args.out, option="--out") as folder:
+        if report:
+            report("Loading the model", 0.0)
+        prognosticator = Prognosticator.load(args.model, device=args.device)
+        prediction = prognosticator.predict(visits, {"age": args.age, "sex": args.sex, "kps": args.kps},
+                                            progress=report)
+        data = prediction.save(folder.staging)
     end_text_progress(mode)
     print(json.dumps(data, indent=2) if args.json else summary(data))
     return 0
