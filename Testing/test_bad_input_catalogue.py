@@ -268,7 +268,7 @@ def _run(case: Case, args: list, tmp_path: Path, good: dict, checkpoint: str, ea
         result = json.loads((out / "result.json").read_text())
         listed = {Path(p).name for p in result["saliency"].values()}
         assert {p.name for p in out.iterdir()} == {"result.json", MARKER} | listed
-        assert all(Path(p).is_file() for p in result["saliency"].values())
+        assert all((out / p).is_file() for p in result["saliency"].values())
         assert any(case.warns in w for w in result["warnings"]), result["warnings"]
     return captured
 

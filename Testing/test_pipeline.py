@@ -147,7 +147,10 @@ def test_classify_command_writes_result_json_and_maps(checkpoint, tmp_path, caps
         assert key in written
     assert sum(written["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     for name, path in written["saliency"].items():
-        image = sitk.ReadImage(path)
+        assert path == f"saliency_{name}.nii.gz"  # relative to result.json: the folder can move
+        image = sitk.ReadImage(str(out / path))
+        assert np.allclose(sitk.GetArrayViewFromImage(image) * 255, np.round(sitk.GetArrayViewFromImage(image) * 255),
+                           atol=1e-3)  # stored in steps of 1/255
         assert image.GetSize() == study.images["T1C"].GetSize()
         assert np.allclose(image.GetOrigin(), study.images["T1C"].GetOrigin())
     # No temporary left behind: the only hidden file is the marker of a BrainTumorAI output folder.

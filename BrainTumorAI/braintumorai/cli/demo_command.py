@@ -4,32 +4,35 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import time
 from pathlib import Path
 
 from ..errors import InputError
+from .progress import add_progress_argument, end_text_progress, progress_printer, scaled
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run inspect and classify on a generated phantom study",
-        description="Generate a synthetic phantom study (six modalities, BraTS-style files), inspect it, and "
-                    "classify it with the bundled model, writing everything into --out.",
+        "demo", help="the whole product on a generated patient: classify, saliency, survival, report",
+        description="Generate a synthetic patient (several visits, six modalities, BraTS-style files), classify the "
+                    "latest visit with saliency maps, predict survival over the visits, and write an HTML report: "
+                    "everything into --out. Needs no data, no GPU and no network. Research only, not for clinical use.",
     )
-    parser.add_argument("--out", required=True, metavar="DIR")
-    parser.add_argument("--type", default="glioblastoma", help="tumour type of the phantom (default glioblastoma)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--spacing", type=float, default=1.0, help="voxel size of the phantom in mm (default 1)")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced whole at the end)")
+    parser.add_argument("--type", default="glioblastoma",
+                        choices=["glioblastoma", "lower_grade_glioma", "metastasis", "meningioma", "lymphoma"],
+                        help="tumour type of the patient (default glioblastoma)")
+    parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same patient (default 7)")
+    parser.add_argument("--visits", type=int, default=4, metavar="K", help="visits, 2 to 8 (default 4)")
+    parser.add_argument("--spacing", type=float, default=1.5, metavar="MM",
+                        help="voxel size of the generated volumes in mm (default 1.5)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
+    add_progress_argument(parser, "text")
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..datasets import write_case, write_manifest
-    from ..output_folder import output_folder
-    from ..pipeline import Classifier
-    from ..synthetic import generate_case
-    from .classify_command import summary
-    from .inspect_command import describe, format_table
+def _check(args) -> None:
     from .synthetic_commands import SPACING_RANGE_MM
 
     low, high = SPACING_RANGE_MM
@@ -37,23 +40,109 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--spacing {args.spacing:g} is out of range; give a voxel size from {low:g} to {high:g} mm.")
     if args.seed < 0:
         raise InputError(f"--seed {args.seed} is negative; give a seed of 0 or more.")
+    if not 2 <= args.visits <= 8:
+        raise InputError(f"--visits {args.visits} is out of range; give 2 to 8 visits.")
+
+
+class _Steps:
+    """Numbered steps on stderr, each with its progress and its time."""
+
+    def __init__(self, mode: str, total: int) -> None:
+        self.mode, self.total, self.index, self.start = mode, total, 0, time.perf_counter()
+        self.report = progress_printer(mode)
+
+    def begin(self, title: str):
+        self.index += 1
+        self.tick = time.perf_counter()
+        if self.mode == "text":
+            print(f"{self.index}/{self.total} {title}", file=sys.stderr, flush=True)
+        if self.report is None:
+            return None
+        return scaled(self.report, (self.index - 1) / self.total, self.index / self.total)
+
+    def end(self) -> None:
+        if self.mode == "text":
+            print(f"\r  done in {time.perf_counter() - self.tick:.1f} s".ljust(60), file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets import write_manifest
+    from ..output_folder import output_folder
+    from ..pipeline import Classifier
+    from ..prognosis import Prognosticator
+    from ..report import write_report
+    from ..synthetic.export import write_synthetic_patient
+    from ..synthetic.longitudinal import generate_patient
+
+    _check(args)
     final = Path(args.out)
+    steps = _Steps(args.progress, 4)
+    started = time.perf_counter()
     # Everything is written into a staging folder and swapped in at the end (see output_folder).
     with output_folder(final, option="--out", command="braintumorai demo") as folder:
         out = folder.staging
-        print(f"1. Generating a synthetic {args.type} phantom (seed {args.seed}, {args.spacing:g} mm) ...")
-        case = generate_case(label=args.type, seed=args.seed, spacing=args.spacing)
-        record = write_case(out / "study", "DEMO-000", case.images, case.masks["seg"], label=case.label)
-        write_manifest(out / "study", [record])
-        print(f"   wrote {len(record.files)} volumes and the tumour mask to {final / 'study' / 'DEMO-000'}")
+        report = steps.begin(f"Generating a synthetic {args.type.replace('_', ' ')} patient: {args.visits} visits, "
+                             f"six modalities, {args.spacing:g} mm (seed {args.seed})")
+        patient_id = f"DEMO-{args.seed:05d}"
+        records = write_synthetic_patient(out / "patient", patient_id, args.seed, args.type, args.visits,
+                                          spacing=args.spacing, progress=report)
+        write_manifest(out / "patient", records)
+        steps.end()
 
-        print("\n2. Inspecting the volumes:")
-        print(format_table(describe(record.files)).replace(str(out), str(final)))
-
-        print("\n3. Classifying with the bundled model (Grad-CAM saliency):")
+        latest = records[-1]
+        report = steps.begin(f"Classifying the latest visit (day {latest.visit_day}) with Grad-CAM saliency")
         classifier = Classifier.load(device=args.device)
-        result = classifier.predict(record.files, saliency="gradcam")
-        data = result.save(out / "classification", final_dir=final / "classification")
-    print(summary(data))
-    print(f"\n   true label of the phantom: {case.label}; result.json in {final / 'classification'}")
+        result = classifier.predict(latest.files, saliency="gradcam", progress=report)
+        classification = result.save(out / "classification", final_dir=final / "classification")
+        steps.end()
+
+        report = steps.begin(f"Predicting survival over the {len(records)} visits")
+        prognosticator = Prognosticator.load(device=args.device, classifier=classifier)
+        visits = [{"day": r.visit_day, "study": dict(r.files), "segmentation": r.seg_path,
+                   "treatments": list(r.treatments), "name": f"visit on day {r.visit_day}"} for r in records]
+        first = records[0]
+        prediction = prognosticator.predict(visits, {"age": first.age, "sex": first.sex, "kps": first.kps},
+                                            progress=report)
+        survival = prediction.save(out / "survival")
+        steps.end()
+
+        steps.begin("Writing the report")
+        files = write_report(out / "report", classification=classification, saliency=result.saliency,
+                             reference=latest.files[result.reference], images=dict(latest.files),
+                             lesion=latest.seg_path, survival=survival,
+                             identifiers={"Patient": f"{patient_id} (synthetic phantom)",
+                                          "Visits (days)": ", ".join(str(r.visit_day) for r in records),
+                                          "Classified visit": latest.case_id})
+        steps.end()
+    end_text_progress("none")
+    print(summary(classification, survival, records, final / "report" / files["report"].name,
+                  time.perf_counter() - started))
     return 0
+
+
+def summary(classification: dict, survival: dict, records, report_path: Path, seconds: float) -> str:
+    """The demo's result in a few lines, the truth of the phantom beside it."""
+    def months(days):
+        return "not reached" if days is None else f"{days / (365.25 / 12):.1f} months"
+
+    truth = records[0]
+    weights = sorted(classification["modality_weights"].items(), key=lambda item: -item[1])
+    probability = classification["probabilities"][classification["predicted"]]
+    rows = [
+        ("tumour type", f"{classification['predicted']} ({probability:.2f}); prediction set at "
+                        f"{classification['coverage']:.0%}: {', '.join(classification['prediction_set'])}"),
+        ("modality weights", ", ".join(f"{m} {w:.2f}" for m, w in weights)),
+        ("median survival", f"{months(survival['median_days'])} since the first visit (given alive on day "
+                            f"{survival['conditioned_on_day']:g})"),
+        ("1- / 2-year survival", f"{survival['survival_1y']:.2f} / {survival['survival_2y']:.2f}"),
+        ("the phantom's truth", f"{truth.label}; {'died' if truth.event else 'censored'} on day "
+                                f"{truth.survival_days:g}"),
+        ("report", str(report_path)),
+        ("time", f"{seconds:.0f} s"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
+    warnings = classification.get("warnings", []) + survival.get("warnings", [])
+    lines += [f"note: {w}" for w in warnings]
+    lines.append("Synthetic data, bundled models trained on phantoms. Research only. Not for clinical use.")
+    return "\n".join(lines)

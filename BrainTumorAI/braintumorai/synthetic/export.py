@@ -20,13 +20,15 @@ NO_TUMOUR_VISIT_GAP_DAYS = 180
 
 def write_synthetic_patient(out_dir: os.PathLike, patient_id: str, seed: int, label: str | None = None,
                             n_visits: int | None = None, modalities: Sequence[str] = MODALITIES,
-                            spacing: float = 2.0) -> list[VisitRecord]:
+                            spacing: float = 2.0, progress=None) -> list[VisitRecord]:
     """Generate one patient and write every visit as ``out_dir/PATIENT-TTT/...``.
 
     Tumour types get a longitudinal course (treatments, growth, survival); ``no_tumor``
     gets ``n_visits`` (default 1) scans of the same healthy brain and no survival data.
-    Returns the written records, ready for ``write_manifest``.
+    ``progress(stage, fraction)`` is told after each visit. Returns the written records,
+    ready for ``write_manifest``.
     """
+    report = progress or (lambda stage, fraction: None)
     records = []
     if label == "no_tumor":
         for visit in range(n_visits or 1):
@@ -35,6 +37,7 @@ def write_synthetic_patient(out_dir: os.PathLike, patient_id: str, seed: int, la
             records.append(write_case(out_dir, visit_case_id(patient_id, visit), case.images, case.masks["seg"],
                                       patient_id=patient_id, visit_day=visit * NO_TUMOUR_VISIT_GAP_DAYS,
                                       label=case.label))
+            report(f"Wrote visit {visit + 1} of {n_visits or 1}", (visit + 1) / (n_visits or 1))
         return records
     patient = generate_patient(seed, n_visits=n_visits, label=label)
     for visit in patient.visits:
@@ -44,6 +47,8 @@ def write_synthetic_patient(out_dir: os.PathLike, patient_id: str, seed: int, la
             patient_id=patient_id, visit_day=visit.day, label=patient.label, age=patient.age, sex=patient.sex,
             kps=patient.kps, treatments=visit.treatments, survival_days=patient.survival_days,
             event=int(patient.event)))
+        report(f"Wrote visit {visit.index + 1} of {len(patient.visits)} (day {visit.day})",
+               (visit.index + 1) / len(patient.visits))
     return records
 
 
