@@ -55,8 +55,8 @@ def _complete(out: Path) -> dict:
     result = json.loads((out / "result.json").read_text())
     names = {Path(p).name for p in result["saliency"].values()}
     assert {p.name for p in out.iterdir()} == {"result.json", MARKER} | names
-    for path in result["saliency"].values():
-        assert Path(path).parent == out and sitk.ReadImage(path).GetDimension() == 3
+    for path in result["saliency"].values():  # relative to result.json
+        assert Path(path).name == path and sitk.ReadImage(str(out / path)).GetDimension() == 3
     return result
 
 

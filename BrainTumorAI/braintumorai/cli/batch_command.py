@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .progress import add_progress_argument, progress_mode, progress_printer
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -28,16 +30,23 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--no-prognosis", action="store_true", help="classify only")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
     parser.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..batch import print_progress, run_batch
 
+    mode = progress_mode(args)
+    if mode == "json":
+        printer = progress_printer("json")
+        progress = lambda done, total, seconds: printer(f"{done} of {total} jobs", done / max(total, 1))  # noqa: E731
+    else:
+        progress = print_progress if mode == "text" else None
     summary = run_batch(args.source, args.out, workers=args.workers, scheduler=args.scheduler,
                         saliency=None if args.saliency == "none" else args.saliency, model=args.model,
                         prognosis_model=args.prognosis_model, device=args.device, prognosis=not args.no_prognosis,
-                        progress=None if args.json else print_progress)
+                        progress=progress)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

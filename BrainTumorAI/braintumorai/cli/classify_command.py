@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .arguments import add_input_arguments, input_files, pet_arguments
-from .progress import add_progress_argument, end_text_progress, progress_printer, scaled
+from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer, scaled
 
 
 def add_parser(subparsers) -> None:
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--register", action="store_true",
                         help="rigidly register volumes that are not co-registered with the reference")
     parser.add_argument("--json", action="store_true", help="print result.json to stdout instead of a summary")
-    add_progress_argument(parser, default="none")
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from ..study import Study
 
     files = input_files(args)
-    report = progress_printer(args.progress)
+    mode = progress_mode(args)
+    report = progress_printer(mode)
     # --out is checked (writable, not in use) before the compute, and replaced only at the end.
     with output_folder(args.out, option="--out", command="braintumorai classify") as out:
         if report:
@@ -70,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
         data = result.save(out.staging, final_dir=out.final)
     if report:
         report("Done", 1.0)
-    end_text_progress(args.progress)
+    end_text_progress(mode)
     print(json.dumps(data, indent=2) if args.json else summary(data))
     return 0

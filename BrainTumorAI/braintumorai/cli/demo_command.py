@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from .progress import add_progress_argument, end_text_progress, progress_printer, scaled
+from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer, scaled
 
 
 def add_parser(subparsers) -> None:
@@ -28,7 +28,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--spacing", type=float, default=1.5, metavar="MM",
                         help="voxel size of the generated volumes in mm (default 1.5)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
-    add_progress_argument(parser, "text")
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     final = Path(args.out)
-    steps = _Steps(args.progress, 4)
+    steps = _Steps(progress_mode(args), 4)
     started = time.perf_counter()
     # Everything is written into a staging folder and swapped in at the end (see output_folder).
     with output_folder(final, option="--out", command="braintumorai demo") as folder:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..modalities import guess_modality, normalise_modality
 from ..survival.visit_features import TREATMENTS
-from .progress import add_progress_argument, end_text_progress, progress_printer
+from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer
 
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 _SEGMENTATION_TOKENS = ("seg", "segmentation")
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for survival.json and survival.png")
     parser.add_argument("--json", action="store_true", help="print survival.json to stdout instead of a summary")
-    add_progress_argument(parser, default=None, default_text="text, none with --json")
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from ..output_folder import output_folder
 
     visits = with_treatments([parse_visit(v) for v in args.visit], args.treatment)
-    mode = args.progress or ("none" if args.json else "text")
+    mode = progress_mode(args)
     report = progress_printer(mode)
     # Checked and locked before the compute; this run's files replace the folder's whole.
     with output_folder(args.out, option="--out") as folder:

@@ -20,11 +20,21 @@ PROGRESS_KEY = "progress"
 Progress = Callable[[str, float], None]
 
 
-def add_progress_argument(parser: argparse.ArgumentParser, default: Optional[str], default_text: str = "") -> None:
-    """``--progress text|json|none``; ``default_text`` describes a default of None."""
-    parser.add_argument("--progress", choices=PROGRESS_MODES, default=default,
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--progress text|json|none`` and ``--quiet``; without either, text progress when stderr
+    is a terminal and none when it is a file or a pipe (see :func:`progress_mode`)."""
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default=None,
                         help="progress on stderr: text, json (one JSON object per line, for programs) or none "
-                             f"(default {default_text or default})")
+                             "(default: text on a terminal, else none)")
+    parser.add_argument("--quiet", "-q", dest="progress", action="store_const", const="none",
+                        help="no progress on stderr (the same as --progress none)")
+
+
+def progress_mode(args: argparse.Namespace) -> str:
+    """The ``--progress`` asked for, else text on a terminal and none elsewhere."""
+    if args.progress:
+        return args.progress
+    return "text" if sys.stderr.isatty() else "none"
 
 
 def progress_printer(mode: str, stream: Optional[TextIO] = None) -> Optional[Progress]:

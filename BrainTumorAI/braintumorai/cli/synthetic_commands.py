@@ -6,19 +6,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 from pathlib import Path
 
 from ..errors import InputError
 from ..modalities import MODALITIES, normalise_modality
+from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same patients (default 0)")
     parser.add_argument("--visits", type=int, metavar="K", help="visits per patient, 2 to 8 (default: drawn)")
     parser.add_argument("--modalities", nargs="+", default=list(MODALITIES), metavar="NAME",
                         help="modalities to write (default: all six)")
     parser.add_argument("--spacing", type=float, default=2.0, metavar="MM", help="voxel size in mm (default 2)")
+    add_progress_argument(parser)
 
 
 def add_parser(subparsers) -> None:
@@ -84,6 +87,9 @@ def run_cohort(args: argparse.Namespace) -> int:
     if done is None:
         atomic_write_text(out / COHORT_SETTINGS, json.dumps(settings, indent=2) + "\n")
         done = {}
+    mode = progress_mode(args)
+    report = progress_printer(mode)
+    start, written = time.perf_counter(), 0
     for index, label in enumerate(cohort_labels(args.patients, args.seed, args.types)):
         seed = args.seed * 100_000 + index
         patient_id = f"SYN-{seed:07d}"
@@ -91,7 +97,11 @@ def run_cohort(args: argparse.Namespace) -> int:
             continue
         records = write_synthetic_patient(out, patient_id, seed, label, args.visits, modalities, args.spacing)
         update_manifest(out, records)
-        print(f"  patient {index + 1}/{args.patients} written", flush=True)
+        written += 1
+        if report:
+            left = (time.perf_counter() - start) / written * (args.patients - index - 1) / 60
+            report(f"patient {index + 1} of {args.patients}, about {left:.0f} min left", (index + 1) / args.patients)
+    end_text_progress(mode)
     records, _ = read_manifest(out)
     manifest = write_manifest(out, records)
     resumed = f" ({len(done)} patients were already there)" if done else ""
