@@ -178,3 +178,19 @@ def test_volumes_the_model_cannot_read_are_left_out(classifier):
     far_ct.SetOrigin((500.0, 0.0, 0.0))  # would not even overlap the reference
     result = classifier.predict(Study({**study.images, "CT": far_ct}), saliency=None)
     assert set(result.coregistration) == {"T1C", "T2"} and set(result.modality_weights) == {"T1C", "T2"}
+
+
+def test_classify_report_writes_the_html_and_its_figures(checkpoint, tmp_path, capsys):
+    study = _study()
+    files = []
+    for modality, image in study.images.items():
+        path = tmp_path / f"CASE-7-{modality.lower()}.nii.gz"
+        sitk.WriteImage(image, str(path))
+        files.append(str(path))
+    out = tmp_path / "out"
+    assert main(["classify", *files, "--out", str(out), "--model", str(checkpoint), "--device", "cpu", "--report"]) == 0
+    assert f"report: {out / 'report' / 'report.html'}" in capsys.readouterr().out
+    html = (out / "report" / "report.html").read_text()
+    assert "CASE-7" in html and "not for clinical use" in html.lower()
+    for figure in ("probabilities", "modality_weights", "saliency_fused", "saliency_T1C", "saliency_T2"):
+        assert (out / "report" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")

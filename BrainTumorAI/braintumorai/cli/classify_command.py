@@ -26,6 +26,9 @@ def add_parser(subparsers) -> None:
                         help="class the saliency maps explain (default: the predicted class)")
     parser.add_argument("--register", action="store_true",
                         help="rigidly register volumes that are not co-registered with the reference")
+    parser.add_argument("--report", action="store_true",
+                        help="also write report/report.html (self-contained) and its figures into --out: slices through "
+                             "the saliency peak per modality, probabilities, prediction set, modality weights")
     parser.add_argument("--json", action="store_true", help="print result.json to stdout instead of a summary")
     add_progress_argument(parser)
     parser.set_defaults(run=run)
@@ -49,6 +52,15 @@ def summary(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _case_name(files: dict) -> str:
+    """The case as its files name it: the common start of their names (``BraTS-GLI-00001-000``)."""
+    import os
+
+    names = [os.path.basename(str(path).rstrip("/")) for path in files.values()]
+    common = os.path.commonprefix(names).rstrip("-_. ")
+    return common or ", ".join(names)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..output_folder import output_folder
     from ..pipeline import Classifier
@@ -62,15 +74,25 @@ def run(args: argparse.Namespace) -> int:
         if report:
             report("Loading the model", 0.0)
         classifier = Classifier.load(args.model, device=args.device)
-        result = classifier.predict(Study.from_files(files, metadata=pet_arguments(args)),
-                                    saliency=None if args.saliency == "none" else args.saliency,
+        study = Study.from_files(files, metadata=pet_arguments(args))
+        result = classifier.predict(study, saliency=None if args.saliency == "none" else args.saliency,
                                     target_class=args.target_class, reference=args.reference, register=args.register,
-                                    progress=scaled(report, 0.1, 0.95))
+                                    progress=scaled(report, 0.1, 0.85))
         if report:
-            report("Writing the results", 0.95)
+            report("Writing the results", 0.9)
         data = result.save(out.staging, final_dir=out.final)
+        if args.report:
+            from ..report import write_report
+
+            if report:
+                report("Writing the report", 0.95)
+            write_report(out.staging / "report", classification=data, saliency=result.saliency,
+                         reference=study.images[result.reference],
+                         images={m: study.images[m] for m in result.modality_weights}, identifiers={"Case": _case_name(files)})
     if report:
         report("Done", 1.0)
     end_text_progress(mode)
     print(json.dumps(data, indent=2) if args.json else summary(data))
+    if args.report and not args.json:
+        print(f"report: {out.final / 'report' / 'report.html'}")
     return 0
