@@ -120,7 +120,7 @@ def test_extension_pictures_live_in_the_top_level_resources_and_every_reference_
     assert "Resources/Screenshots/slice-views.png" in pictures
     for path in pictures:
         assert path.startswith("Resources/") and (ROOT / path).is_file(), path
-    for script in ("training/montage.py", "training/result_figure.py", "Utilities/render_screenshots.py"):
+    for script in ("training/montage.py", "Utilities/render_screenshots.py"):
         text = (ROOT / script).read_text()
         assert "docs/" not in text and '"docs"' not in text, script
 
