@@ -252,6 +252,13 @@ def command_evaluate(args) -> int:
     return 0
 
 
+def command_cache(args) -> int:
+    """Build the data caches of the config's splits (``fit`` and ``evaluate`` reuse them)."""
+    config = load_config(args.config)
+    prepare_caches(config, Path(args.cache), log=print, splits=tuple(args.splits))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.classifier", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -271,6 +278,11 @@ def main(argv=None) -> int:
     calibrate.add_argument("--cache", default="cache")
     calibrate.add_argument("--coverage", type=float, help="nominal conformal coverage (default: the config's)")
     calibrate.set_defaults(run=command_calibrate)
+    cache = sub.add_parser("cache", help="build the data caches only")
+    cache.add_argument("--config", required=True)
+    cache.add_argument("--cache", default="cache")
+    cache.add_argument("--splits", nargs="+", default=["train", "calibration", "test"])
+    cache.set_defaults(run=command_cache)
     evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on the test split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--config", required=True)
