@@ -38,6 +38,7 @@ from .evaluation import (all_subsets, encode, evaluate_subsets, evaluation_subse
                          presence_for, subset_outputs)
 from .fit import finetune, pretrain_encoder
 from .metrics import markdown_table
+from .ood_fit import fit_ood
 from .phantom_cache import CachedSet
 from .sources import prepare_caches
 
@@ -167,6 +168,8 @@ def command_fit(args) -> int:
     calibration_card = _calibrate(model, calibration, modalities, config["conformal_coverage"])
     log(f"calibration: temperature {calibration_card['temperature']:.3f}, "
         f"conformal threshold {calibration_card['conformal_threshold']:.3f}")
+    ood = fit_ood(model, train, calibration, modalities)
+    log(f"out-of-distribution statistics: threshold {ood['threshold']:.3f}")
     card = {
         "name": config["name"], "version": config["version"], "description": config.get("description", ""),
         "classes": list(classes), "modalities": list(modalities),
@@ -176,6 +179,7 @@ def command_fit(args) -> int:
         "training": {"pretraining": pretraining, "finetuning": history, "config": config,
                      "device": device, "seconds": time.time() - start},
         "calibration": calibration_card,
+        "ood": ood,
     }
     save_checkpoint(model, out / f"{config['name']}.pt", card)
     log(f"wrote {out / (config['name'] + '.pt')} and its card")
@@ -185,17 +189,20 @@ def command_fit(args) -> int:
 
 
 def command_calibrate(args) -> int:
-    """Refit the temperatures and conformal thresholds of a checkpoint on the config's
-    calibration split, and store them in its card (the weights are not touched)."""
+    """Refit the temperatures, conformal thresholds and out-of-distribution statistics of a
+    checkpoint on the config's training and calibration splits, and store them in its card
+    (the weights are not touched)."""
     config = load_config(args.config)
     model, card = load_checkpoint(args.checkpoint, device="cpu")
-    caches, classes, _ = prepare_caches(config, Path(args.cache), log=print, splits=("calibration",))
+    caches, classes, _ = prepare_caches(config, Path(args.cache), log=print, splits=("train", "calibration"))
     if list(classes) != list(card["classes"]):
         print(f"The checkpoint's classes {card['classes']} differ from the data's {list(classes)}.", file=sys.stderr)
         return 2
     coverage = args.coverage if args.coverage is not None else config["conformal_coverage"]
     card = {k: v for k, v in card.items() if not k.startswith("_")}
-    card["calibration"] = _calibrate(model, CachedSet.open(caches["calibration"]), tuple(card["modalities"]), coverage)
+    calibration = CachedSet.open(caches["calibration"])
+    card["calibration"] = _calibrate(model, calibration, tuple(card["modalities"]), coverage)
+    card["ood"] = fit_ood(model, CachedSet.open(caches["train"]), calibration, tuple(card["modalities"]))
     save_checkpoint(model, args.checkpoint, card)
     print(f"calibration: pooled temperature {card['calibration']['temperature']:.3f}, "
           f"{len(card['calibration']['per_subset'])} modality subsets; card updated: {args.checkpoint}")

@@ -44,6 +44,7 @@ class CacheSpec:
     followup_share: float = 0.0
     randomised_share: float = 0.0
     randomisation: str = "training"
+    randomised_spacing_mm: float | None = None  # render randomised phantoms on another grid (cheaper)
     visits: str = "mixed"          # or "pairs": first visit and one follow-up per tumour patient
 
 
@@ -82,6 +83,7 @@ def phantom_for(seed: int, label: str, spec: dict, modalities, visit: str | None
         index = int(rng.integers(1, len(patient.visits))) if followup else 0
         info.update(visit=index, day=patient.visits[index].day, treatments=list(patient.visits[index].treatments))
     if randomised:
+        spacing = spec.get("randomised_spacing_mm") or spacing
         case = randomised_case(label, seed, modalities, spacing, SETTINGS[spec["randomisation"]], patient, index)
     elif patient is not None:
         case = patient.case(index, modalities=modalities, spacing=spacing)

@@ -170,6 +170,61 @@ def gradcam(
     return _unit(fused, scale), per_modality
 
 
+def encoder_layercam(
+    model: nn.Module,
+    x,
+    present,
+    class_index: Optional[int] = None,
+    stage: int = 0,
+) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """LayerCAM (Jiang et al., IEEE TIP 2021) on an encoder stage, per modality.
+
+    At a shallow layer one weight per channel (Grad-CAM) averages away where the
+    evidence is; LayerCAM weights every activation by its own positive gradient,
+    ``relu(sum_c relu(dy/dA_c(p)) A_c(p))``, which keeps the finer grid's detail. The
+    shared encoder runs on each present modality, so each gets its own map; their sum is
+    the fused map. ``stage`` ``-1`` is the stem (stride 2), ``k >= 0`` the output of
+    encoder stage ``k`` (a :class:`~braintumorai.models.CompactEncoder` only).
+
+    Returns ``(fused (D, H, W), per_modality, stride)``, maps on the input grid (trilinear
+    from the stage's cells) scaled by the fused map's maximum.
+    """
+    x, present, _ = _prepare(model, x, present)
+    encoder = model.encoder
+    if not hasattr(encoder, "stages"):
+        raise ModelError("Encoder LayerCAM needs the compact encoder; use Grad-CAM for ResNet encoders.")
+    layer = encoder.stem if stage < 0 else encoder.stages[stage]
+    captured: dict = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        captured["a"] = output
+
+    was_training = model.training
+    model.eval()
+    handle = layer.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            output = model(x, present)
+            k = int(output.logits.argmax(1)) if class_index is None else int(class_index)
+            if not 0 <= k < len(model.classes):
+                raise ModelError(f"class_index {class_index} is out of range for {len(model.classes)} classes.")
+            output.logits[0, k].backward()
+        activation = captured["a"]
+        cam = torch.relu((torch.relu(activation.grad) * activation).sum(1, keepdim=True)).detach()  # (P, 1, d', h', w')
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    strides = [encoder.stem[0].stride[0]] + [stage_[0][0].stride[0] for stage_ in encoder.stages]
+    stride = int(np.prod(strides[: (stage + 2)]))
+    maps = cells_to_voxels(cam, tuple(x.shape[2:]), stride)[:, 0].cpu().numpy()  # (P, D, H, W)
+    fused = maps.sum(0)
+    scale = float(fused.max())
+    names = [name for i, name in enumerate(model.modalities) if bool(present[0, i])]
+    return _unit(fused, scale), {name: _unit(m, scale) for name, m in zip(names, maps)}, stride
+
+
 def occlusion(
     model: nn.Module,
     x,

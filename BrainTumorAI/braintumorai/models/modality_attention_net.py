@@ -228,13 +228,19 @@ class ModalityAttentionNet(nn.Module):
         fused, modality_weights, voxel_weights = self.attention(all_feats, present, scores=all_scores)
         return fused, modality_weights, voxel_weights, present, all_feats
 
-    def classify(self, fused: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K)`` from the attention-fused map ``(B, E, d, h, w)``: the head."""
+    def pooled_features(self, fused: torch.Tensor) -> torch.Tensor:
+        """The head's pooled vector ``(B, E)`` (``"avg"``) or ``(B, 2E)`` (``"avgmax"``) from the
+        attention-fused map ``(B, E, d, h, w)``: what the linear classifier reads. It is the
+        study's image embedding for the prognosis model."""
         fused = self.fusion_block(fused)
         pooled = fused.mean(dim=(2, 3, 4))
         if self.pooling == "avgmax":
             pooled = torch.cat([pooled, fused.amax(dim=(2, 3, 4))], dim=1)
-        return self.classifier(self.dropout(pooled))
+        return pooled
+
+    def classify(self, fused: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K)`` from the attention-fused map ``(B, E, d, h, w)``: the head."""
+        return self.classifier(self.dropout(self.pooled_features(fused)))
 
     def forward(self, x: torch.Tensor, present: torch.Tensor,
                 with_modality_logits: bool = False) -> ModalityAttentionOutput:
