@@ -379,7 +379,7 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _showClassification(self, result, inputs, elapsedSeconds: float) -> None:
         import traceback
 
-        from BrainTumorAILib import modality_weights_text, result_rows, result_summary
+        from BrainTumorAILib import modality_weights_text, result_rows, result_summary, result_warnings_text
 
         try:
             with slicer.util.WaitCursor():
@@ -402,6 +402,7 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 table.setItem(row, column, item)
         table.resizeColumnsToContents()
         self.ui.modalityWeightsLabel.text = modality_weights_text(result)
+        self.ui.resultWarningsLabel.text = result_warnings_text(result)
 
         combo = self.ui.saliencyMapComboBox
         combo.blockSignals(True)
@@ -418,6 +419,7 @@ class BrainTumorAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _clearResults(self) -> None:
         self.ui.resultsTable.setRowCount(0)
         self.ui.modalityWeightsLabel.text = ""
+        self.ui.resultWarningsLabel.text = ""
         self.ui.saliencyMapComboBox.blockSignals(True)
         self.ui.saliencyMapComboBox.clear()
         self.ui.saliencyMapComboBox.blockSignals(False)

@@ -21,6 +21,7 @@ from .classification_task import (
     reference_node_of,
     result_rows,
     result_summary,
+    result_warnings_text,
     run_classification,
     show_saliency_map,
 )

@@ -251,6 +251,15 @@ def result_summary(result, elapsed_s: Optional[float] = None) -> str:
     return text + ". Research use only, not for clinical use."
 
 
+def result_warnings_text(result) -> str:
+    """The result's warnings (out of distribution, brain extracted, ...) as plain lines for
+    the panel, with the out-of-distribution score; empty when there is nothing to say."""
+    lines = [f"\u26a0 {warning}" for warning in getattr(result, "warnings", [])]
+    if getattr(result, "ood_score", None) is not None and not getattr(result, "ood_flag", False):
+        lines.append(f"Out-of-distribution score {result.ood_score:.2f}: the study looks like the training data.")
+    return "\n".join(lines)
+
+
 def error_message(title: str, error: BaseException) -> str:
     """What the user reads when a run fails: the core's one sentence as it is,
     anything unexpected named as such."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .model_grid import ModelGrid, to_reference
+from .ood import OOD_WARNING, modality_vectors, ood_score, widened_prediction_set
 from .results import ClassificationResult
 from .study import Study, align, model_input
 
@@ -136,11 +137,13 @@ class Classifier:
         tick = time.perf_counter()
         try:
             with torch.no_grad(), autocast(self.device):
-                output = self.model(x, present)
+                fused, modality_weights, _, used, modality_feats = self.model.forward_features(x, present)
+                output_logits = self.model.classify(self.model.fusion_output(fused))
+                vectors = modality_vectors(self.model, modality_feats, used)
         except torch.cuda.OutOfMemoryError:
             raise ModelError("The GPU ran out of memory; close other GPU programs or run on the CPU.") from None
-        logits = output.logits.float()[0].cpu().numpy()
-        weights = output.modality_weights.float()[0].cpu().numpy()
+        logits = output_logits.float()[0].cpu().numpy()
+        weights = modality_weights.float()[0].cpu().numpy()
         timings["inference_s"] = time.perf_counter() - tick
 
         from .calibration import apply_temperature, calibration_for, conformal_prediction_set, normalised_entropy
@@ -149,11 +152,26 @@ class Classifier:
         temperature, threshold = calibration_for(self.calibration, used)
         probabilities = apply_temperature(logits, temperature)
         predicted = int(np.argmax(probabilities))
+        in_set = np.zeros(len(self.classes), bool)
+        in_set[predicted] = True
         if threshold is not None:
             in_set = conformal_prediction_set(probabilities, threshold)
-            prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
-        else:
-            prediction_set = [self.classes[predicted]]
+        warnings = []
+        if not aligned.skull_stripped:
+            warnings.append(f"The study was not skull-stripped: the brain was extracted from {aligned.brain_source} "
+                            "(returned as the brain mask); check it before trusting the result.")
+        ood_score_value, ood_flag = None, None
+        if self.card.get("ood"):
+            ood_score_value = float(ood_score(self.card["ood"], self.modalities, vectors)[0])
+            ood_flag = bool(ood_score_value > float(self.card["ood"]["threshold"]))
+            if ood_flag:
+                # The conformal guarantee holds for studies like the calibration data; for one
+                # that is not, show the doubt: every class needed to hold the coverage's mass.
+                coverage = self.coverage if self.coverage is not None else 0.9
+                in_set |= widened_prediction_set(probabilities, coverage)
+                warnings.append(OOD_WARNING.format(score=ood_score_value, threshold=self.card["ood"]["threshold"],
+                                                   coverage=coverage))
+        prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
 
         maps = {}
         target = predicted if target_class is None else self._class_index(target_class)
@@ -183,6 +201,11 @@ class Classifier:
             saliency=maps,
             saliency_method=saliency,
             saliency_class=self.classes[target] if saliency is not None else None,
+            ood_score=ood_score_value,
+            ood_flag=ood_flag,
+            warnings=warnings,
+            skull_stripped=aligned.skull_stripped,
+            brain_mask=None if aligned.skull_stripped else aligned.brain_mask,
         )
 
     def _class_index(self, name: str) -> int:

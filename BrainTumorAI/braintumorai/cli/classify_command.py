@@ -41,6 +41,12 @@ def summary(data: dict) -> str:
     if data["saliency"]:
         lines.append("saliency maps (" + str(data["saliency_method"]) + f", class {data['saliency_class']}):")
         lines += [f"  {name}: {path}" for name, path in data["saliency"].items()]
+    if data.get("ood_score") is not None:
+        lines.append(f"out-of-distribution score: {data['ood_score']:.2f}"
+                     + ("  (FLAGGED: unlike the training data)" if data.get("ood_flag") else "  (like the training data)"))
+    if data.get("brain_mask"):
+        lines.append(f"brain mask (extracted): {data['brain_mask']}")
+    lines += [f"WARNING: {warning}" for warning in data.get("warnings", [])]
     lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))
     lines.append("Research only. Not for clinical use.")
     return "\n".join(lines)
