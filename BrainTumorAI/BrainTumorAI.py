@@ -38,6 +38,7 @@ MODALITY_PARAMETERS = {
 REFERENCE_CHOICES = ["Auto", "T1C", "T1", "FLAIR", "T2", "CT", "PET"]
 # Label shown in the GUI -> method name of braintumorai.saliency.
 SALIENCY_METHODS = {
+    "Fine (LayerCAM x Grad-CAM)": "layercam",
     "Grad-CAM": "gradcam",
     "Grad-CAM++": "gradcam++",
     "Occlusion (slow)": "occlusion",
@@ -177,7 +178,7 @@ class BrainTumorAIParameterNode:
     referenceModality: Annotated[str, Choice(REFERENCE_CHOICES)] = "Auto"
     useCPU: bool = False
     modelPath: str = ""
-    saliencyMethod: Annotated[str, Choice(list(SALIENCY_METHODS))] = "Grad-CAM"
+    saliencyMethod: Annotated[str, Choice(list(SALIENCY_METHODS))] = "Fine (LayerCAM x Grad-CAM)"
     saliencyVolume: vtkMRMLScalarVolumeNode
     probabilityTable: vtkMRMLTableNode
     survivalChart: vtkMRMLPlotChartNode

@@ -237,6 +237,9 @@ def command_evaluate(args) -> int:
                                      seed=0, methods=tuple(args.saliency_methods))
         evaluation["saliency"] = saliency
         markdown += ["### Saliency (attention-fused map, predicted class)\n", saliency["table"], ""]
+    extra = _evaluate_extra_sets(args, config, model, card, test, modalities, classes, calibration)
+    evaluation.update(extra["json"])
+    markdown += extra["markdown"]
     if args.baseline:
         baseline, baseline_card = load_checkpoint(args.baseline, device="cpu")
         b_feats, b_scores = encode(baseline, test.channels)
@@ -264,6 +267,51 @@ def command_cache(args) -> int:
     config = load_config(args.config)
     prepare_caches(config, Path(args.cache), log=print, splits=tuple(args.splits))
     return 0
+
+
+def _evaluate_extra_sets(args, config, model, card, test, modalities, classes, calibration) -> dict:
+    """First visits against follow-ups, the held-out shifted set and the out-of-distribution
+    score, for the sets the config names."""
+    from .ood_evaluation import evaluate_ood
+
+    out = {"json": {}, "markdown": []}
+    splits = tuple(s for s in ("test_followup", "test_shifted") if f"{s}_per_class" in config["data"])
+    if not splits:
+        return out
+    caches, _, _ = prepare_caches(config, Path(args.cache), log=print, splits=splits)
+    sets = {s: CachedSet.open(caches[s]) for s in splits}
+
+    def report(cached, n_bootstrap):
+        feats, scores = encode(model, cached.channels)
+        return evaluate_subsets(model, feats, scores, cached, modalities, classes, calibration,
+                                n_bootstrap=n_bootstrap)
+
+    if "test_followup" in sets:
+        followup = sets["test_followup"]
+        visits = np.array([info.get("visit", 0) for info in followup.info])
+        parts = {"first visits": visits == 0, "follow-up visits": visits > 0,
+                 "follow-ups after surgery": np.array(["surgery" in info.get("treatments", [])
+                                                       for info in followup.info])}
+        results = {name: report(followup.subset(rows), args.bootstrap if name != "follow-ups after surgery" else 0)
+                   for name, rows in parts.items()}
+        out["json"]["followup"] = {name: {"cases": int(parts[name].sum()), "summary": _summary(r), "subsets": r}
+                                   for name, r in results.items()}
+        rows = [{"visits": name, "cases": str(int(parts[name].sum())),
+                 **{k: f"{v:.3f}" for k, v in _summary(r).items() if v is not None}} for name, r in results.items()]
+        out["markdown"] += ["### First visits and follow-up visits (same patients, plain phantoms)\n",
+                            markdown_table(rows, list(rows[0])), ""]
+    shifted = sets.get("test_shifted")
+    if shifted is not None:
+        results = report(shifted, args.bootstrap)
+        out["json"]["shifted"] = {"cases": len(shifted), "setting": config["data"]["mix"]["test_shifted"],
+                                  "summary": _summary(results), "subsets": results}
+        out["markdown"] += ["### Held-out shifted set (7-8 mm sagittal slices, strong bias, sigmoid contrast, "
+                            "Rician noise)\n", subset_table(results), ""]
+    if card.get("ood"):
+        ood = evaluate_ood(model, card, test, shifted)
+        out["json"]["ood"] = ood
+        out["markdown"] += ["### Out-of-distribution score\n", ood["table"], ""]
+    return out
 
 
 def main(argv=None) -> int:
@@ -298,8 +346,9 @@ def main(argv=None) -> int:
     evaluate.add_argument("--baseline", help="a from-scratch checkpoint to compare with")
     evaluate.add_argument("--bootstrap", type=int, default=1000)
     evaluate.add_argument("--saliency-cases", type=int, default=60)
-    evaluate.add_argument("--saliency-methods", nargs="+", default=["gradcam", "gradcam++"],
-                          choices=["gradcam", "gradcam++"], help="maps to evaluate (default: both)")
+    evaluate.add_argument("--saliency-methods", nargs="+", default=["layercam", "gradcam", "gradcam++"],
+                          choices=["layercam", "layercam-ungated", "gradcam", "gradcam++"],
+                          help="maps to evaluate (default: layercam, gradcam, gradcam++)")
     evaluate.add_argument("--update-card", action="store_true", help="store the figures in the model card")
     evaluate.set_defaults(run=command_evaluate)
     args = parser.parse_args(argv)

@@ -180,6 +180,14 @@ class CachedSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, rows) -> "CachedSet":
+        """The cases at ``rows`` (indices or a bool mask), loaded into memory."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return CachedSet(channels=np.asarray(self.channels[rows]), present=self.present[rows],
+                         labels=self.labels[rows], tumour=np.asarray(self.tumour[rows]),
+                         brain=np.asarray(self.brain[rows]), seeds=[self.seeds[i] for i in rows],
+                         info=[self.info[i] for i in rows])
+
 
 def _one_record(job: tuple) -> tuple:
     record, spacing_mm, grid_size, modalities = job

@@ -74,7 +74,7 @@ def run_classification(
     collected: CollectedInputs,
     model: Optional[str] = None,
     device: Optional[str] = None,
-    saliency: Optional[str] = "gradcam",
+    saliency: Optional[str] = "layercam",
     target_class: Optional[str] = None,
     register: bool = False,
 ):
@@ -87,7 +87,7 @@ def run_classification(
             reference modality is the grid of the saliency maps.
         model: None / "" (bundled default), a registry name or a checkpoint path.
         device: 'cpu', 'cuda', or None / 'auto' (CUDA when present).
-        saliency: 'gradcam', 'gradcam++', 'occlusion' or None (no maps).
+        saliency: 'layercam', 'gradcam', 'gradcam++', 'occlusion' or None (no maps).
         target_class: class the maps explain (default: the predicted one).
         register: rigidly register volumes that do not overlap the reference.
 

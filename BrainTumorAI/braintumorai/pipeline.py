@@ -19,7 +19,7 @@ from .ood import OOD_WARNING, modality_vectors, ood_score, widened_prediction_se
 from .results import ClassificationResult
 from .study import Study, align, model_input
 
-SALIENCY_METHODS = ("gradcam", "gradcam++", "occlusion")
+SALIENCY_METHODS = ("layercam", "gradcam", "gradcam++", "occlusion")
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -83,7 +83,7 @@ class Classifier:
     def predict(
         self,
         study: Union[Study, Mapping[str, str], Sequence[str]],
-        saliency: Optional[str] = "gradcam",
+        saliency: Optional[str] = "layercam",
         target_class: Optional[str] = None,
         reference: Optional[str] = None,
         register: bool = False,
@@ -93,7 +93,7 @@ class Classifier:
 
         Args:
             study: the volumes (any non-empty subset of the model's modalities).
-            saliency: 'gradcam', 'gradcam++', 'occlusion' or None.
+            saliency: 'layercam' (fine, the default), 'gradcam', 'gradcam++', 'occlusion' or None.
             target_class: class the maps explain (default: the predicted class).
             reference: reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET).
             register: rigidly register volumes that do not overlap the reference.
@@ -103,7 +103,7 @@ class Classifier:
 
         if saliency is not None and saliency not in SALIENCY_METHODS:
             raise InputError(f"Unknown saliency method '{saliency}'; use one of {', '.join(SALIENCY_METHODS)}.")
-        if saliency is not None:
+        if saliency is not None and saliency != "layercam":  # LayerCAM needs torch only
             _import_in_background("monai.visualize")
         report = progress or (lambda stage, fraction: None)
         timings: dict[str, float] = {}
@@ -219,6 +219,8 @@ class Classifier:
 
         if method == "occlusion":
             fused, per_modality = saliency_maps.occlusion(self.model, x, present, class_index=target)
+        elif method == "layercam":
+            fused, per_modality = saliency_maps.layercam(self.model, x, present, class_index=target)
         else:
             fused, per_modality = saliency_maps.gradcam(self.model, x, present, class_index=target, method=method)
         brain = prepared.brain

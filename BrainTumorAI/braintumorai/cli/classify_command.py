@@ -19,8 +19,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for result.json and the saliency maps")
     parser.add_argument("--model", help="registry name or checkpoint path (default: the bundled model)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
-    parser.add_argument("--saliency", default="gradcam", choices=["gradcam", "gradcam++", "occlusion", "none"],
-                        help="saliency method (default gradcam; occlusion is slower)")
+    parser.add_argument("--saliency", default="layercam", choices=["layercam", "gradcam", "gradcam++", "occlusion", "none"],
+                        help="saliency method (default layercam: fine LayerCAM gated by Grad-CAM; occlusion is slower)")
     parser.add_argument("--class", dest="target_class", metavar="NAME",
                         help="class the saliency maps explain (default: the predicted class)")
     parser.add_argument("--register", action="store_true",

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     print("\n3. Classifying with the bundled model (Grad-CAM saliency):")
     classifier = Classifier.load(device=args.device)
-    result = classifier.predict(record.files, saliency="gradcam")
+    result = classifier.predict(record.files, saliency="layercam")
     data = result.save(out / "classification")
     print(summary(data))
     print(f"\n   true label of the phantom: {case.label}; result.json in {out / 'classification'}")
