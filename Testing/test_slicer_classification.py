@@ -36,6 +36,7 @@ from BrainTumorAILib import (  # noqa: E402
     modality_weights_text,
     result_rows,
     result_summary,
+    result_warnings_text,
     run_classification,
     show_saliency_map,
     volume_node_from_sitk_image,
@@ -183,6 +184,9 @@ def test_classify_adds_new_nodes_on_the_oblique_reference_grid_and_leaves_inputs
     assert [r[0] for r in rows][0] == result.predicted and [r[1] for r in rows] == sorted(result.probabilities)[::-1]
     assert modality_weights_text(result).startswith("Modality weights: ")
     assert result.predicted in result_summary(result, 1.0)
+    assert result.ood_score is None and result_warnings_text(result) == ""  # the tiny card has no OOD statistics
+    result.warnings.append("An example doubt.")
+    assert "An example doubt." in result_warnings_text(result)
 
 
 def test_overlays_follow_the_reference_under_a_linear_transform(scene, checkpoint, phantom):
