@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..modalities import MODALITIES, MRI_MODALITIES
 from . import anatomy, head
 from .contrast import TEXTURE, draw_acquisition, draw_contrast
-from .treatment import treated_contrast
+from .treatment import radiation_change, treated_contrast
 from .tumours import CLASSES, draw_tumour, nominal_core_volume_ml, render_tumour, render_wmh
 
 CT_BACKGROUND_HU = -1000.0
@@ -169,7 +169,7 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
         wmh_points.append((float(p[0]), float(p[1]), float(p[2]), r))
     wmh = render_wmh(wmh_points, axes, voxel)
     if treatment and treatment.get("radiation") and treatment["radiation"]["strength"] > 0:
-        wmh = _radiation_change(wmh, axes, centres[treatment["radiation"]["lesion"]], treatment["radiation"])
+        wmh = radiation_change(wmh, axes, centres[treatment["radiation"]["lesion"]], treatment["radiation"])
 
     anat, tum, total = _fractions(gm, wm, brain, comp, region, wmh)
     texture = _texture(np.random.default_rng(params["elastic_seed"] + 2), region, spacing)
@@ -289,17 +289,6 @@ def _radial_push(pts, centre, strength: float, sigma: float) -> np.ndarray:
     v = pts - np.asarray(centre)
     g = np.exp(-np.sum(v * v, axis=-1) / (2 * sigma * sigma))[..., None]
     return -v * min(float(strength), 0.8) * g
-
-
-def _radiation_change(wmh, axes, centre, radiation: dict) -> np.ndarray:
-    """White-matter change in the radiation field (fraction of white matter, z y x), added
-    to ``wmh`` (the small-vessel lesions, or None): ``strength`` inside ``radius_mm`` of
-    ``centre``, fading over 10 mm."""
-    x, y, z = axes
-    d = np.sqrt((z - centre[2])[:, None, None] ** 2 + (y - centre[1])[None, :, None] ** 2
-                + (x - centre[0])[None, None, :] ** 2)
-    change = np.float32(radiation["strength"]) * np.clip((radiation["radius_mm"] - d) / 10.0 + 0.5, 0.0, 1.0)
-    return change.astype(np.float32) if wmh is None else np.maximum(wmh, change)
 
 
 def _fractions(gm, wm, brain, comp, region, wmh):

@@ -97,3 +97,14 @@ def treated_contrast(contrast: dict, treatment: dict) -> dict:
         for name in ("enhancing", "non_enhancing"):
             out["PET"][name] = contrast["PET"]["wm"] + f * (contrast["PET"][name] - contrast["PET"]["wm"])
     return out
+
+
+def radiation_change(wmh, axes, centre, radiation: dict) -> np.ndarray:
+    """White-matter change in the radiation field (fraction of white matter, z y x), added
+    to ``wmh`` (the small-vessel lesions, or None): ``strength`` inside ``radius_mm`` of
+    ``centre``, fading over 10 mm."""
+    x, y, z = axes
+    d = np.sqrt((z - centre[2])[:, None, None] ** 2 + (y - centre[1])[None, :, None] ** 2
+                + (x - centre[0])[None, None, :] ** 2)
+    change = np.float32(radiation["strength"]) * np.clip((radiation["radius_mm"] - d) / 10.0 + 0.5, 0.0, 1.0)
+    return change.astype(np.float32) if wmh is None else np.maximum(wmh, change)
