@@ -169,7 +169,8 @@ def command_fit(args) -> int:
     log(f"calibration: temperature {calibration_card['temperature']:.3f}, "
         f"conformal threshold {calibration_card['conformal_threshold']:.3f}")
     ood = fit_ood(model, train, calibration, modalities)
-    log(f"out-of-distribution statistics: threshold {ood['threshold']:.3f}")
+    log(f"out-of-distribution statistics: threshold {ood['threshold']:.3f}" if ood
+        else "out-of-distribution statistics: too few training cases, none stored")
     card = {
         "name": config["name"], "version": config["version"], "description": config.get("description", ""),
         "classes": list(classes), "modalities": list(modalities),

@@ -65,6 +65,8 @@ def fit_ood(model, train, calibration, modalities) -> dict:
         rows = train.present[:, index]
         if rows.sum() >= 2 * COMPONENTS:
             per_modality[modality] = fit_modality(train_vectors[rows, index], train.labels[rows])
+    if not per_modality:  # too few training cases for a Gaussian of 32 components: no statistics
+        return {}
     ood = {"per_modality": per_modality}
     calibration_vectors = cached_vectors(model, calibration.channels, calibration.present)
     raw = modality_distances(ood, modalities, calibration_vectors)

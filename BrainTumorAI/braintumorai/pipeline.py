@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .model_grid import ModelGrid, to_reference
-from .ood import OOD_WARNING, modality_vectors, ood_score, widened_prediction_set
+from .ood import OOD_WARNING, modality_distances, modality_vectors, widened_prediction_set
 from .results import ClassificationResult
 from .study import Study, align, model_input
 
@@ -162,8 +162,10 @@ class Classifier:
                             "(returned as the brain mask); check it before trusting the result.")
         ood_score_value, ood_flag = None, None
         if self.card.get("ood"):
-            ood_score_value = float(ood_score(self.card["ood"], self.modalities, vectors)[0])
-            ood_flag = bool(ood_score_value > float(self.card["ood"]["threshold"]))
+            distances = modality_distances(self.card["ood"], self.modalities, vectors)[0]
+            if not np.isnan(distances).all():  # a card without statistics for these modalities: no score
+                ood_score_value = float(np.nanmax(distances))
+                ood_flag = bool(ood_score_value > float(self.card["ood"]["threshold"]))
             if ood_flag:
                 # The conformal guarantee holds for studies like the calibration data; for one
                 # that is not, show the doubt: every class needed to hold the coverage's mass.
