@@ -139,10 +139,10 @@ def command_fit(args) -> int:
     start = time.time()
     # Under torchrun, rank 0 builds the caches while the others wait, then all open them.
     if rank == 0:
-        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log, splits=("train", "calibration"))
     distributed.barrier(world)
     if rank != 0:
-        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log, splits=("train", "calibration"))
     train, calibration = CachedSet.open(caches["train"]), CachedSet.open(caches["calibration"])
     modalities = tuple(config["modalities"])
     log(f"data ready in {time.time() - start:.0f} s: {len(train)} train, {len(calibration)} calibration cases")
