@@ -137,9 +137,9 @@ class Classifier:
         tick = time.perf_counter()
         try:
             with torch.no_grad(), autocast(self.device):
-                fused, modality_weights, _, used, modality_feats = self.model.forward_features(x, present)
+                fused, modality_weights, _, used_flags, modality_feats = self.model.forward_features(x, present)
                 output_logits = self.model.classify(self.model.fusion_output(fused))
-                vectors = modality_vectors(self.model, modality_feats, used)
+                vectors = modality_vectors(self.model, modality_feats, used_flags)
         except torch.cuda.OutOfMemoryError:
             raise ModelError("The GPU ran out of memory; close other GPU programs or run on the CPU.") from None
         logits = output_logits.float()[0].cpu().numpy()
