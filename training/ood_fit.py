@@ -43,7 +43,8 @@ def fit_modality(vectors: np.ndarray, labels: np.ndarray, components: int = COMP
     class_means = np.stack([z[labels == k].mean(axis=0) for k in classes])
     within = z - class_means[np.searchsorted(classes, labels)]
     covariance = within.T @ within / max(len(z) - len(classes), 1)
-    precision = np.linalg.inv(covariance + 1e-6 * np.trace(covariance) / len(covariance) * np.eye(len(covariance)))
+    ridge = 1e-6 * np.trace(covariance) / len(covariance) + 1e-9  # keeps a degenerate covariance invertible
+    precision = np.linalg.inv(covariance + ridge * np.eye(len(covariance)))
     residual = centred - z @ basis
     dims = max(vectors.shape[1] - len(basis), 1)
     return {"mean": _rounded(mean), "components": _rounded(basis), "class_means": _rounded(class_means),
