@@ -99,10 +99,10 @@ def evaluate_ood(model, card: dict, test, shifted=None, cases: int = 100, seed: 
         scores = ood_score(ood, modalities, cached_vectors(model, shifted.channels, shifted.present))
         rows.append({"set": "shifted set (held out)", "cases": len(scores), "AUROC": auroc(clean, scores),
                      "flagged": float(np.mean(scores > threshold)), "median score": float(np.median(scores))})
-    rows.insert(0, {"set": "clean test phantoms (in distribution)", "cases": len(clean), "AUROC": float("nan"),
+    rows.insert(0, {"set": "clean test phantoms (in distribution)", "cases": len(clean), "AUROC": None,
                     "flagged": float(np.mean(clean > threshold)), "median score": float(np.median(clean))})
     table = markdown_table([{"set": r["set"], "cases": str(r["cases"]),
-                             "AUROC vs clean": "" if np.isnan(r["AUROC"]) else f"{r['AUROC']:.3f}",
+                             "AUROC vs clean": "" if r["AUROC"] is None else f"{r['AUROC']:.3f}",
                              "flagged": f"{r['flagged']:.3f}", "median score": f"{r['median score']:.2f}"}
                             for r in rows], ["set", "cases", "AUROC vs clean", "flagged", "median score"])
     return {"threshold": threshold, "rows": rows, "table": table}
