@@ -237,7 +237,7 @@ def command_evaluate(args) -> int:
         saliency = evaluate_saliency(model, test, calibration.get("temperature", 1.0), cases=args.saliency_cases,
                                      seed=0, methods=tuple(args.saliency_methods))
         evaluation["saliency"] = saliency
-        markdown += ["### Saliency (attention-fused map, predicted class)\n", saliency["table"], ""]
+        markdown += ["### Saliency (predicted class, model grid)\n", saliency["table"], ""]
     extra = _evaluate_extra_sets(args, config, model, card, test, modalities, classes, calibration)
     evaluation.update(extra["json"])
     markdown += extra["markdown"]
