@@ -291,3 +291,22 @@ def test_module_classifies_shows_results_and_registers_phantoms(scene, checkpoin
     assert parameters.saliencyVolume is nodes["saliency"]["fused"]
     assert set(nodes["saliency"]) == {"fused", "T1C", "FLAIR", "T2"}
     assert find_study_item(scene, nodes["probabilities"]) == find_study_item(scene, loaded[0])
+
+
+def test_an_extracted_brain_mask_joins_the_results_on_the_reference_grid(scene, checkpoint, phantom):
+    import dataclasses
+
+    reference = volume_node_from_sitk_image(scene, oblique(phantom["T1C"]), "raw_t1c")
+    collected = collect_inputs({"T1C": reference})
+    result = classify(collected, checkpoint, saliency=None)
+    # As the core returns it for a raw study: a uint8 mask on the reference grid.
+    from BrainTumorAILib import sitk_image_from_volume_node
+
+    mask = sitk.Cast(sitk_image_from_volume_node(reference) > 0, sitk.sitkUInt8)
+    raw = dataclasses.replace(result, brain_mask=mask, skull_stripped=False)
+    nodes = classification_result_nodes(scene, raw, collected)
+    node = nodes["brain_mask"]
+    assert node.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
+    np.testing.assert_array_equal(ijk_to_ras_matrix(node), ijk_to_ras_matrix(reference))
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(node), sitk.GetArrayFromImage(mask))
+    assert find_study_item(scene, node) == find_study_item(scene, nodes["probabilities"])

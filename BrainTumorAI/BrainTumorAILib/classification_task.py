@@ -27,7 +27,8 @@ from .background import TaskContext
 from .inputs import OUTPUT_ATTRIBUTE, CollectedInputs
 from .output_nodes import show_as_foreground
 from .result_nodes import classification_output_nodes
-from .volume_conversion import ijk_to_ras_matrix, ijk_to_world_matrix
+from .study_hierarchy import item_of_node, subject_hierarchy
+from .volume_conversion import ijk_to_ras_matrix, ijk_to_world_matrix, volume_node_from_sitk_image
 
 # Device spellings that mean "CUDA when present, else the CPU".
 AUTOMATIC_DEVICES = (None, "", "auto")
@@ -188,7 +189,8 @@ def classification_result_nodes(
 
     Returns ``{"probabilities": table, "modality_weights": table or None,
     "saliency": {name: volume node}, "folder": subject hierarchy item,
-    "reference": reference volume node}``.
+    "reference": reference volume node}``, and ``"brain_mask"`` (a volume node on the
+    reference grid) when the brain was extracted from a raw study.
     """
     reference_node = reference_node_of(scene, collected, result.reference)
     shown = shown_map if shown_map in result.saliency else next(iter(result.saliency), shown_map)
@@ -204,6 +206,13 @@ def classification_result_nodes(
             node.SetAttribute("BrainTumorAI.SaliencyMethod", result.saliency_method)
         if result.saliency_class:
             node.SetAttribute("BrainTumorAI.SaliencyClass", result.saliency_class)
+    if getattr(result, "brain_mask", None) is not None:
+        # A raw study: the brain the classifier read, beside the maps, for the user to check.
+        mask = volume_node_from_sitk_image(scene, result.brain_mask, f"{reference_node.GetName()} extracted brain")
+        adopt_reference_geometry(mask, reference_node)
+        mask.SetAttribute(OUTPUT_ATTRIBUTE, "brain_mask")
+        subject_hierarchy(scene).SetItemParent(item_of_node(scene, mask), nodes["folder"])
+        nodes["brain_mask"] = mask
     table = nodes["probabilities"]
     table.SetAttribute("BrainTumorAI.Predicted", result.predicted)
     table.SetAttribute("BrainTumorAI.Model", str((result.model or {}).get("name")))
