@@ -126,6 +126,14 @@ def command_fit(args) -> int:
         # The transfer-learning baseline: same network, data and supervised budget, no pretraining.
         config["pretrain"] = None
         config["name"] += "-scratch"
+    initial = None
+    if args.init:
+        # A second stage: continue fine-tuning a checkpoint (no pretraining, no frozen epoch).
+        initial = load_checkpoint(args.init, device="cpu")
+        config["pretrain"] = None
+        config["finetune"] = dict(config["finetune"], frozen_epochs=0)
+    if args.epochs:
+        config["finetune"] = dict(config["finetune"], epochs=args.epochs)
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, device = distributed.setup()
@@ -152,6 +160,8 @@ def command_fit(args) -> int:
         return ModalityAttentionNet(classes, modalities, **config["model"])
 
     model = new_model()
+    if initial is not None:
+        model.load_state_dict(initial[0].state_dict())
     pretraining = None
     if config.get("pretrain"):
         log("pretraining the encoder (masked-patch reconstruction, no labels)")
@@ -159,8 +169,14 @@ def command_fit(args) -> int:
         log(f"  pretraining: {pretraining['steps']} steps, loss {pretraining['final_loss']:.4f}, {pretraining['seconds']:.0f} s")
     log("fine-tuning (freeze-then-unfreeze)" if pretraining else "training from scratch")
     history = finetune(model, train, np.arange(len(train)), config["finetune"], device,
-                       pretrained=pretraining is not None, augment=config["augment"], world=world, rank=rank,
-                       seed=config["seed"], log=log)
+                       pretrained=pretraining is not None or (initial is not None and not args.from_scratch),
+                       augment=config["augment"], world=world, rank=rank, seed=config["seed"] + (1 if initial else 0),
+                       log=log)
+    if initial is not None:
+        # The card keeps the whole history: the first stage's training, then this one.
+        pretraining = initial[1]["training"].get("pretraining")
+        history = {"first_stage": initial[1]["training"]["finetuning"], "initialised_from": str(args.init),
+                   **history}
     if rank != 0:
         distributed.teardown(world)
         return 0
@@ -327,6 +343,8 @@ def main(argv=None) -> int:
     fit.add_argument("--from-scratch", action="store_true",
                      help="the baseline: no pretraining, same supervised budget; writes NAME-scratch.pt")
     fit.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    fit.add_argument("--init", help="continue fine-tuning this checkpoint (a second stage; no pretraining)")
+    fit.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the config's)")
     fit.set_defaults(run=command_fit)
     calibrate = sub.add_parser("calibrate", help="refit a checkpoint's calibration on the calibration split")
     calibrate.add_argument("--checkpoint", required=True)
