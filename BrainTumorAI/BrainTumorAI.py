@@ -28,7 +28,7 @@ from slicer.util import VTKObservationMixin
 MODALITY_PARAMETERS = {"T1": "t1Volume", "T1C": "t1cVolume", "T2": "t2Volume", "FLAIR": "flairVolume",
                        "CT": "ctVolume", "PET": "petVolume"}
 REFERENCE_CHOICES = ["Auto", "T1C", "T1", "FLAIR", "T2", "CT", "PET"]
-SALIENCY_CHOICES = ["Grad-CAM", "Grad-CAM++", "Occlusion (slow)", "None"]  # see BrainTumorAILib.panel_options
+SALIENCY_CHOICES = ["Fine (LayerCAM x Grad-CAM)", "Grad-CAM", "Grad-CAM++", "Occlusion (slow)", "None"]  # see BrainTumorAILib.panel_options
 NOT_FOR_CLINICAL_USE = (
     "BrainTumorAI is research software and is not for clinical use: it is not a medical device "
     "and must not be used for diagnosis or treatment decisions. The bundled model weights are "
@@ -113,7 +113,7 @@ class BrainTumorAIParameterNode:
     registerIfNeeded: bool = False
     modelPath: Path  # Path("") reads as "."; BrainTumorAILib.panel_options takes both for "the bundled model"
     prognosisModelPath: Path
-    saliencyMethod: Annotated[str, Choice(SALIENCY_CHOICES)] = "Grad-CAM"
+    saliencyMethod: Annotated[str, Choice(SALIENCY_CHOICES)] = "Fine (LayerCAM x Grad-CAM)"
     overlayOpacity: float = 0.4
     overlayThreshold: float = 0.2
     ageYears: int = -1

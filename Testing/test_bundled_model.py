@@ -39,6 +39,8 @@ def test_registry_card_and_weights_agree():
     assert "Not for clinical use" in card["intended_use"]
     assert "phantom" in card["training_data"]["source"]
     assert card["classes"] == list(CLASSES)
+    # Out-of-distribution statistics for every modality, and a flag threshold.
+    assert set(card["ood"]["per_modality"]) == set(card["modalities"]) and card["ood"]["threshold"] > 0
 
 
 # README figures on 600 test phantoms (accuracy) and the floors checked here on 30 fresh
@@ -121,7 +123,8 @@ def test_class_option_explains_the_class_asked_for(classifier, tmp_path):
     assert np.corrcoef(maps["meningioma"].ravel(), maps[None].ravel())[0, 1] < 0.95
 
 
-def test_saliency_peaks_on_the_tumour_of_an_oblique_anisotropic_study(classifier):
+@pytest.mark.parametrize("method", ["layercam", "gradcam"])
+def test_saliency_peaks_on_the_tumour_of_an_oblique_anisotropic_study(classifier, method):
     case = generate_case("glioblastoma", seed=7_100_001, spacing=1.5)
     direction = rotation("z", 20) @ rotation("y", -12)
     reference = case.images["T1C"]
@@ -132,7 +135,7 @@ def test_saliency_peaks_on_the_tumour_of_an_oblique_anisotropic_study(classifier
     grid.SetOrigin((centre - direction @ ((np.array([110, 130, 36]) - 1) / 2 * np.array([1.3, 1.3, 4.5]))).tolist())
     oblique = {m: sitk.Resample(img, grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
                for m, img in case.images.items() if m in ("T1", "T1C", "T2", "FLAIR")}
-    result = classifier.predict(Study(oblique), saliency="gradcam")
+    result = classifier.predict(Study(oblique), saliency=method)
     fused = result.saliency["fused"]
     assert fused.GetDirection() == grid.GetDirection() and fused.GetSize() == grid.GetSize()
     lesion = sitk.GetArrayFromImage(sitk.Resample(case.masks["seg"], grid, sitk.Transform(),

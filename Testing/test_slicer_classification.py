@@ -29,6 +29,8 @@ from BrainTumorAILib import (  # noqa: E402
     ClassifyOptions,
     Workflow,
     auto_assign,
+    classification_result_nodes,
+    collect_inputs,
     error_message,
     find_study_item,
     load_phantom_study,
@@ -339,3 +341,26 @@ def test_module_registers_generated_samples_that_scripts_can_load_too(scene, mod
     assert [n.GetName() for n in loaded][:2] == ["Phantom glioblastoma T1", "Phantom glioblastoma T1C"]
     with pytest.raises(Exception, match="Unknown BrainTumorAI sample"):
         load_sample(scene, "BrainTumorAI something else")
+
+
+def test_an_extracted_brain_mask_joins_the_results_on_the_reference_grid(scene, phantom, tmp_path):
+    reference = volume_node_from_sitk_image(scene, oblique(phantom["T1C"]), "raw_t1c")
+    collected = collect_inputs({"T1C": reference})
+    # As classify writes it for a raw study: a uint8 mask on the reference grid beside result.json.
+    from BrainTumorAILib import sitk_image_from_volume_node
+    from BrainTumorAILib.classification_task import ClassificationOutput
+
+    mask = sitk.Cast(sitk_image_from_volume_node(reference) > 0, sitk.sitkUInt8)
+    sitk.WriteImage(mask, str(tmp_path / "brain_mask.nii.gz"))
+    probabilities = dict(zip(CLASSES, np.full(len(CLASSES), 1 / len(CLASSES))))
+    data = {"classes": list(CLASSES), "probabilities": probabilities, "predicted": CLASSES[0],
+            "prediction_set": [CLASSES[0]], "reference": "T1C", "modality_weights": {"T1C": 1.0},
+            "coverage": 0.9, "brain_mask": "brain_mask.nii.gz", "model": {"name": "test"}}
+    nodes = classification_result_nodes(scene, ClassificationOutput(data=data, maps={}, folder=tmp_path), collected)
+    node = nodes["brain_mask"]
+    assert node.GetImageData().GetDimensions() == reference.GetImageData().GetDimensions()
+    np.testing.assert_array_equal(ijk_to_ras_matrix(node), ijk_to_ras_matrix(reference))
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(node), sitk.GetArrayFromImage(mask))
+    assert find_study_item(scene, node) == find_study_item(scene, nodes["probabilities"])
+    again = classification_result_nodes(scene, ClassificationOutput(data=data, maps={}, folder=tmp_path), collected)
+    assert scene.GetNodeByID(node.GetID()) is None and again["brain_mask"] is not None  # replaced, not piled up

@@ -543,7 +543,7 @@ def test_module_logic_assigns_by_name_and_installs_per_action(scene, module_with
     assert list(logic.inputVolumeNodes(parameters)) == ["T1", "T1C", "T2", "FLAIR", "CT", "PET"]
     assert parameters.referenceModality == "Auto"
     options = classify_options(parameters)
-    assert options.model is None and options.device is None and options.saliency == "gradcam"  # bundled, CUDA if any
+    assert options.model is None and options.device is None and options.saliency == "layercam"  # bundled, CUDA if any
     parameters.useCPU, parameters.registerIfNeeded, parameters.modelPath = True, True, "."  # Path("") reads "."
     options = classify_options(parameters, "meningioma")
     assert (options.model, options.device, options.register, options.target_class) == (None, "cpu", True, "meningioma")

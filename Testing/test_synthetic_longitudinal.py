@@ -147,3 +147,43 @@ def test_true_survival_is_the_generators_law():
 def test_every_patient_has_the_diagnosis_visit():
     patients = generate_cohort(5000, seed=1, with_case_params=False)
     assert all(p.visits and p.visits[0].day == 0 and p.survival_days >= 1 for p in patients)
+
+
+def test_follow_up_visits_show_what_treatment_left():
+    import scipy.ndimage as ndi
+    import SimpleITK as sitk
+
+    from braintumorai.synthetic import generate_patient
+
+    def arr(image):
+        return sitk.GetArrayFromImage(image)
+
+    patient = next(p for p in (generate_patient(s, n_visits=6, label="lower_grade_glioma") for s in range(20, 120))
+                   if {e["name"] for e in p.treatment_events} >= {"surgery", "radiotherapy"})
+    last = len(patient.visits) - 1
+    assert patient.visits[last].day > [e for e in patient.treatment_events if e["name"] == "radiotherapy"][0]["start"]
+    first, after = patient.case(0, spacing=3.0), patient.case(last, spacing=3.0)
+    assert first.params.get("treatment") is None and not arr(first.masks["cavity"]).any()
+    cavity = arr(after.masks["cavity"]) > 0
+    tumour = arr(after.masks["seg"]) > 0
+    assert cavity.sum() > 50 and not (cavity & tumour).any()
+    brain = arr(after.masks["brain"]) > 0
+    # The cavity holds fluid: dark on T1C, bright on T2.
+    assert np.median(arr(after.images["T1C"])[cavity]) < 0.6 * np.median(arr(after.images["T1C"])[brain])
+    assert np.median(arr(after.images["T2"])[cavity]) > 2.0 * np.median(arr(after.images["T2"])[brain])
+    # Treatment-related change: the same visit rendered without the radiation field has
+    # darker white matter on FLAIR around the treated tumour, and nothing else differs.
+    from braintumorai.synthetic import generate_case
+    from braintumorai.synthetic.treatment import visit_appearance
+
+    visit = patient.visits[last]
+    appearance = dict(visit_appearance(patient, visit), radiation=None)
+    noise_seed = int(np.random.SeedSequence([patient.seed, 7919, last]).generate_state(1)[0])
+    untreated = generate_case(patient.label, seed=patient.seed, modalities=("FLAIR",), spacing=3.0,
+                              tumour_scale=visit.scale, noise_seed=noise_seed, params=patient.case_params,
+                              treatment=appearance)
+    flair, flair_without = arr(after.images["FLAIR"]), arr(untreated.images["FLAIR"])
+    changed = np.abs(flair - flair_without) > 1e-3 * np.median(flair[brain])
+    assert changed.sum() > 500 and not changed[~brain].any()
+    ratio = flair[changed] / flair_without[changed]
+    assert np.percentile(ratio, 90) > 1.2

@@ -87,8 +87,8 @@ def test_evaluate_writes_the_subset_table(trained, capsys):
     assert len([k for k in subsets if k not in ("all", "MRI only", "CT only", "PET only")]) == 15
     for report in subsets.values():
         assert 0 <= report["accuracy"] <= 1 and "conformal_coverage" in report
-    assert {"pointing_game", "deletion_auc"} <= set(evaluation["saliency"]["maps"]["gradcam"])
-    assert set(evaluation["saliency"]["maps"]) == {"gradcam", "gradcam++", "random", "uniform"}
+    assert {"pointing_game", "pointing_game_0_voxels", "deletion_auc"} <= set(evaluation["saliency"]["maps"]["gradcam"])
+    assert set(evaluation["saliency"]["maps"]) == {"layercam", "gradcam", "gradcam++", "random", "uniform"}
     assert "| modalities |" in (out / "evaluation.md").read_text()
 
 

@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--model", help="checkpoint (default: the bundled model)")
     parser.add_argument("--occlusion", action="store_true", help="also time occlusion sensitivity (slow)")
     args = parser.parse_args()
-    methods = ["none", "gradcam", "gradcam++"] + (["occlusion"] if args.occlusion else [])
+    methods = ["none", "layercam", "gradcam", "gradcam++"] + (["occlusion"] if args.occlusion else [])
     with tempfile.TemporaryDirectory() as folder:
         files = write_brats_sized_study(folder)
         rows = []

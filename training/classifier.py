@@ -38,6 +38,7 @@ from .evaluation import (all_subsets, encode, evaluate_subsets, evaluation_subse
                          presence_for, subset_outputs)
 from .fit import finetune, pretrain_encoder
 from .metrics import markdown_table
+from .ood_fit import fit_ood
 from .phantom_cache import CachedSet
 from .sources import prepare_caches
 
@@ -125,6 +126,14 @@ def command_fit(args) -> int:
         # The transfer-learning baseline: same network, data and supervised budget, no pretraining.
         config["pretrain"] = None
         config["name"] += "-scratch"
+    initial = None
+    if args.init:
+        # A second stage: continue fine-tuning a checkpoint (no pretraining, no frozen epoch).
+        initial = load_checkpoint(args.init, device="cpu")
+        config["pretrain"] = None
+        config["finetune"] = dict(config["finetune"], frozen_epochs=0)
+    if args.epochs:
+        config["finetune"] = dict(config["finetune"], epochs=args.epochs)
     if args.threads:
         torch.set_num_threads(args.threads)
     rank, world, device = distributed.setup()
@@ -138,10 +147,10 @@ def command_fit(args) -> int:
     start = time.time()
     # Under torchrun, rank 0 builds the caches while the others wait, then all open them.
     if rank == 0:
-        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log, splits=("train", "calibration"))
     distributed.barrier(world)
     if rank != 0:
-        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log)
+        caches, classes, data_card = prepare_caches(config, Path(args.cache), log=log, splits=("train", "calibration"))
     train, calibration = CachedSet.open(caches["train"]), CachedSet.open(caches["calibration"])
     modalities = tuple(config["modalities"])
     log(f"data ready in {time.time() - start:.0f} s: {len(train)} train, {len(calibration)} calibration cases")
@@ -151,6 +160,8 @@ def command_fit(args) -> int:
         return ModalityAttentionNet(classes, modalities, **config["model"])
 
     model = new_model()
+    if initial is not None:
+        model.load_state_dict(initial[0].state_dict())
     pretraining = None
     if config.get("pretrain"):
         log("pretraining the encoder (masked-patch reconstruction, no labels)")
@@ -158,8 +169,14 @@ def command_fit(args) -> int:
         log(f"  pretraining: {pretraining['steps']} steps, loss {pretraining['final_loss']:.4f}, {pretraining['seconds']:.0f} s")
     log("fine-tuning (freeze-then-unfreeze)" if pretraining else "training from scratch")
     history = finetune(model, train, np.arange(len(train)), config["finetune"], device,
-                       pretrained=pretraining is not None, augment=config["augment"], world=world, rank=rank,
-                       seed=config["seed"], log=log)
+                       pretrained=pretraining is not None or (initial is not None and not args.from_scratch),
+                       augment=config["augment"], world=world, rank=rank, seed=config["seed"] + (1 if initial else 0),
+                       log=log)
+    if initial is not None:
+        # The card keeps the whole history: the first stage's training, then this one.
+        pretraining = initial[1]["training"].get("pretraining")
+        history = {"first_stage": initial[1]["training"]["finetuning"], "initialised_from": str(args.init),
+                   **history}
     if rank != 0:
         distributed.teardown(world)
         return 0
@@ -167,6 +184,9 @@ def command_fit(args) -> int:
     calibration_card = _calibrate(model, calibration, modalities, config["conformal_coverage"])
     log(f"calibration: temperature {calibration_card['temperature']:.3f}, "
         f"conformal threshold {calibration_card['conformal_threshold']:.3f}")
+    ood = fit_ood(model, train, calibration, modalities)
+    log(f"out-of-distribution statistics: threshold {ood['threshold']:.3f}" if ood
+        else "out-of-distribution statistics: too few training cases, none stored")
     card = {
         "name": config["name"], "version": config["version"], "description": config.get("description", ""),
         "classes": list(classes), "modalities": list(modalities),
@@ -176,6 +196,7 @@ def command_fit(args) -> int:
         "training": {"pretraining": pretraining, "finetuning": history, "config": config,
                      "device": device, "seconds": time.time() - start},
         "calibration": calibration_card,
+        "ood": ood,
     }
     save_checkpoint(model, out / f"{config['name']}.pt", card)
     log(f"wrote {out / (config['name'] + '.pt')} and its card")
@@ -185,17 +206,20 @@ def command_fit(args) -> int:
 
 
 def command_calibrate(args) -> int:
-    """Refit the temperatures and conformal thresholds of a checkpoint on the config's
-    calibration split, and store them in its card (the weights are not touched)."""
+    """Refit the temperatures, conformal thresholds and out-of-distribution statistics of a
+    checkpoint on the config's training and calibration splits, and store them in its card
+    (the weights are not touched)."""
     config = load_config(args.config)
     model, card = load_checkpoint(args.checkpoint, device="cpu")
-    caches, classes, _ = prepare_caches(config, Path(args.cache), log=print, splits=("calibration",))
+    caches, classes, _ = prepare_caches(config, Path(args.cache), log=print, splits=("train", "calibration"))
     if list(classes) != list(card["classes"]):
         print(f"The checkpoint's classes {card['classes']} differ from the data's {list(classes)}.", file=sys.stderr)
         return 2
     coverage = args.coverage if args.coverage is not None else config["conformal_coverage"]
     card = {k: v for k, v in card.items() if not k.startswith("_")}
-    card["calibration"] = _calibrate(model, CachedSet.open(caches["calibration"]), tuple(card["modalities"]), coverage)
+    calibration = CachedSet.open(caches["calibration"])
+    card["calibration"] = _calibrate(model, calibration, tuple(card["modalities"]), coverage)
+    card["ood"] = fit_ood(model, CachedSet.open(caches["train"]), calibration, tuple(card["modalities"]))
     save_checkpoint(model, args.checkpoint, card)
     print(f"calibration: pooled temperature {card['calibration']['temperature']:.3f}, "
           f"{len(card['calibration']['per_subset'])} modality subsets; card updated: {args.checkpoint}")
@@ -229,7 +253,10 @@ def command_evaluate(args) -> int:
         saliency = evaluate_saliency(model, test, calibration.get("temperature", 1.0), cases=args.saliency_cases,
                                      seed=0, methods=tuple(args.saliency_methods))
         evaluation["saliency"] = saliency
-        markdown += ["### Saliency (attention-fused map, predicted class)\n", saliency["table"], ""]
+        markdown += ["### Saliency (predicted class, model grid)\n", saliency["table"], ""]
+    extra = _evaluate_extra_sets(args, config, model, card, test, modalities, classes, calibration)
+    evaluation.update(extra["json"])
+    markdown += extra["markdown"]
     if args.baseline:
         baseline, baseline_card = load_checkpoint(args.baseline, device="cpu")
         b_feats, b_scores = encode(baseline, test.channels)
@@ -252,6 +279,58 @@ def command_evaluate(args) -> int:
     return 0
 
 
+def command_cache(args) -> int:
+    """Build the data caches of the config's splits (``fit`` and ``evaluate`` reuse them)."""
+    config = load_config(args.config)
+    prepare_caches(config, Path(args.cache), log=print, splits=tuple(args.splits))
+    return 0
+
+
+def _evaluate_extra_sets(args, config, model, card, test, modalities, classes, calibration) -> dict:
+    """First visits against follow-ups, the held-out shifted set and the out-of-distribution
+    score, for the sets the config names."""
+    from .ood_evaluation import evaluate_ood
+
+    out = {"json": {}, "markdown": []}
+    splits = tuple(s for s in ("test_followup", "test_shifted") if f"{s}_per_class" in config["data"])
+    if not splits:
+        return out
+    caches, _, _ = prepare_caches(config, Path(args.cache), log=print, splits=splits)
+    sets = {s: CachedSet.open(caches[s]) for s in splits}
+
+    def report(cached, n_bootstrap):
+        feats, scores = encode(model, cached.channels)
+        return evaluate_subsets(model, feats, scores, cached, modalities, classes, calibration,
+                                n_bootstrap=n_bootstrap)
+
+    if "test_followup" in sets:
+        followup = sets["test_followup"]
+        visits = np.array([info.get("visit", 0) for info in followup.info])
+        parts = {"first visits": visits == 0, "follow-up visits": visits > 0,
+                 "follow-ups after surgery": np.array(["surgery" in info.get("treatments", [])
+                                                       for info in followup.info])}
+        results = {name: report(followup.subset(rows), args.bootstrap if name != "follow-ups after surgery" else 0)
+                   for name, rows in parts.items()}
+        out["json"]["followup"] = {name: {"cases": int(parts[name].sum()), "summary": _summary(r), "subsets": r}
+                                   for name, r in results.items()}
+        rows = [{"visits": name, "cases": str(int(parts[name].sum())),
+                 **{k: f"{v:.3f}" for k, v in _summary(r).items() if v is not None}} for name, r in results.items()]
+        out["markdown"] += ["### First visits and follow-up visits (same patients, plain phantoms)\n",
+                            markdown_table(rows, list(rows[0])), ""]
+    shifted = sets.get("test_shifted")
+    if shifted is not None:
+        results = report(shifted, args.bootstrap)
+        out["json"]["shifted"] = {"cases": len(shifted), "setting": config["data"]["mix"]["test_shifted"],
+                                  "summary": _summary(results), "subsets": results}
+        out["markdown"] += ["### Held-out shifted set (7-8 mm sagittal slices, strong bias, sigmoid contrast, "
+                            "Rician noise)\n", subset_table(results), ""]
+    if card.get("ood"):
+        ood = evaluate_ood(model, card, test, shifted)
+        out["json"]["ood"] = ood
+        out["markdown"] += ["### Out-of-distribution score\n", ood["table"], ""]
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.classifier", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -264,6 +343,8 @@ def main(argv=None) -> int:
     fit.add_argument("--from-scratch", action="store_true",
                      help="the baseline: no pretraining, same supervised budget; writes NAME-scratch.pt")
     fit.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    fit.add_argument("--init", help="continue fine-tuning this checkpoint (a second stage; no pretraining)")
+    fit.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the config's)")
     fit.set_defaults(run=command_fit)
     calibrate = sub.add_parser("calibrate", help="refit a checkpoint's calibration on the calibration split")
     calibrate.add_argument("--checkpoint", required=True)
@@ -271,6 +352,11 @@ def main(argv=None) -> int:
     calibrate.add_argument("--cache", default="cache")
     calibrate.add_argument("--coverage", type=float, help="nominal conformal coverage (default: the config's)")
     calibrate.set_defaults(run=command_calibrate)
+    cache = sub.add_parser("cache", help="build the data caches only")
+    cache.add_argument("--config", required=True)
+    cache.add_argument("--cache", default="cache")
+    cache.add_argument("--splits", nargs="+", default=["train", "calibration", "test"])
+    cache.set_defaults(run=command_cache)
     evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on the test split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--config", required=True)
@@ -279,8 +365,9 @@ def main(argv=None) -> int:
     evaluate.add_argument("--baseline", help="a from-scratch checkpoint to compare with")
     evaluate.add_argument("--bootstrap", type=int, default=1000)
     evaluate.add_argument("--saliency-cases", type=int, default=60)
-    evaluate.add_argument("--saliency-methods", nargs="+", default=["gradcam", "gradcam++"],
-                          choices=["gradcam", "gradcam++"], help="maps to evaluate (default: both)")
+    evaluate.add_argument("--saliency-methods", nargs="+", default=["layercam", "gradcam", "gradcam++"],
+                          choices=["layercam", "layercam-ungated", "gradcam", "gradcam++"],
+                          help="maps to evaluate (default: layercam, gradcam, gradcam++)")
     evaluate.add_argument("--update-card", action="store_true", help="store the figures in the model card")
     evaluate.set_defaults(run=command_evaluate)
     args = parser.parse_args(argv)

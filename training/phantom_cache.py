@@ -9,7 +9,14 @@ trained on what it will see. A cache folder holds:
     labels.npy    int64   (N,)              index into classes.json
     tumour.npy    uint8   (N, D, H, W)      tumour + oedema mask on the model grid
     brain.npy     bool    (N, D, H, W)
-    meta.json     classes, modalities, grid, seeds, generation settings
+    meta.json     classes, modalities, grid, seeds, generation settings, and per case
+                  ``info``: visit index, day, treatments, randomisation setting
+
+A phantom split mixes first visits and follow-up visits of longitudinal patients
+(``followup_share`` of the tumour cases, with their post-treatment appearance), each
+plain or domain-randomised (``randomised_share``, setting ``randomisation``:
+:mod:`braintumorai.synthetic.randomisation`). ``visits="pairs"`` gives, for every
+patient, its first visit and one follow-up (the follow-up test set).
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ class CacheSpec:
     spacing_mm: tuple[float, float, float]
     grid_size: tuple[int, int, int]
     phantom_spacing_mm: float = 2.0
+    followup_share: float = 0.0
+    randomised_share: float = 0.0
+    randomisation: str = "training"
+    randomised_spacing_mm: float | None = None  # render randomised phantoms on another grid (cheaper)
+    visits: str = "mixed"          # or "pairs": first visit and one follow-up per tumour patient
 
 
 def _cached_arrays(study, seg, spacing_mm, grid_size, modalities) -> tuple:
@@ -52,14 +64,41 @@ def _cached_arrays(study, seg, spacing_mm, grid_size, modalities) -> tuple:
     return prepared.channels.astype(np.float16), prepared.present, tumour, prepared.brain
 
 
-def _one_case(job: tuple) -> tuple:
-    seed, label, spec_dict, modalities = job
-    from braintumorai.study import Study
-    from braintumorai.synthetic import generate_case
+def phantom_for(seed: int, label: str, spec: dict, modalities, visit: str | None = None):
+    """The phantom of one cache entry and its ``info``: a first visit or (for tumour types,
+    with probability ``followup_share``, or as ``visit`` says) a random follow-up visit of
+    the longitudinal patient of this seed, plain or randomised as the spec draws."""
+    from braintumorai.synthetic import TUMOUR_CLASSES, generate_case, generate_patient
+    from braintumorai.synthetic.randomisation import SETTINGS, randomised_case
 
-    case = generate_case(label=label, seed=seed, modalities=modalities, spacing=spec_dict["phantom_spacing_mm"])
-    return _cached_arrays(Study(dict(case.images)), case.masks["seg"], spec_dict["spacing_mm"],
-                          spec_dict["grid_size"], modalities)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 404]))
+    followup = rng.random() < spec["followup_share"] if visit is None else visit == "followup"
+    randomised = rng.random() < spec["randomised_share"]
+    spacing = spec["phantom_spacing_mm"]
+    info = {"seed": seed, "label": label, "visit": 0, "day": 0, "treatments": [],
+            "randomisation": spec["randomisation"] if randomised else None}
+    patient, index = None, 0
+    if label in TUMOUR_CLASSES and (followup or visit == "first"):
+        patient = generate_patient(seed, n_visits=int(rng.integers(2, 9)), label=label)
+        index = int(rng.integers(1, len(patient.visits))) if followup else 0
+        info.update(visit=index, day=patient.visits[index].day, treatments=list(patient.visits[index].treatments))
+    if randomised:
+        spacing = spec.get("randomised_spacing_mm") or spacing
+        case = randomised_case(label, seed, modalities, spacing, SETTINGS[spec["randomisation"]], patient, index)
+    elif patient is not None:
+        case = patient.case(index, modalities=modalities, spacing=spacing)
+    else:
+        case = generate_case(label=label, seed=seed, modalities=modalities, spacing=spacing)
+    return case, info
+
+
+def _one_case(job: tuple) -> tuple:
+    seed, label, spec_dict, modalities, visit = job
+    from braintumorai.study import Study
+
+    case, info = phantom_for(seed, label, spec_dict, modalities, visit)
+    return (*_cached_arrays(Study(dict(case.images)), case.masks["seg"], spec_dict["spacing_mm"],
+                            spec_dict["grid_size"], modalities), info)
 
 
 def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], modalities: Sequence[str],
@@ -71,8 +110,12 @@ def build_cache(folder: os.PathLike, spec: CacheSpec, classes: Sequence[str], mo
     meta_path = folder / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder
-    jobs = [(spec.first_seed + index * len(classes) + k, label, asdict(spec), tuple(modalities))
+    from braintumorai.synthetic import TUMOUR_CLASSES
+
+    jobs = [(spec.first_seed + index * len(classes) + k, label, asdict(spec), tuple(modalities), None)
             for index in range(spec.cases_per_class) for k, label in enumerate(classes)]
+    if spec.visits == "pairs":
+        jobs = [(*job[:4], visit) for job in jobs if job[1] in TUMOUR_CLASSES for visit in ("first", "followup")]
     labels = [list(classes).index(job[1]) for job in jobs]
     _write_cache(folder, _one_case, jobs, labels, len(modalities), spec.grid_size, workers,
                  {"key": key, "seeds": [job[0] for job in jobs]})
@@ -91,10 +134,12 @@ def _write_cache(folder: Path, worker, jobs: list, labels: Sequence[int], n_moda
     present = np.zeros((n, n_modalities), bool)
     tumour = np.zeros((n,) + shape[2:], np.uint8)
     brain = np.zeros((n,) + shape[2:], bool)
+    info = []
     start = time.time()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for index, (c, p, t, b) in enumerate(pool.imap(worker, jobs, chunksize=4)):
+        for index, (c, p, t, b, *extra) in enumerate(pool.imap(worker, jobs, chunksize=4)):
             channels[index], present[index], tumour[index], brain[index] = c, p, t, b
+            info.append(extra[0] if extra else {})
             if (index + 1) % 100 == 0 or index + 1 == n:
                 print(f"  cache {folder.name}: {index + 1}/{n} cases ({(index + 1) / (time.time() - start):.1f}/s)",
                       flush=True)
@@ -103,7 +148,7 @@ def _write_cache(folder: Path, worker, jobs: list, labels: Sequence[int], n_moda
     np.save(folder / "labels.npy", np.asarray(labels, np.int64))
     np.save(folder / "tumour.npy", tumour)
     np.save(folder / "brain.npy", brain)
-    (folder / "meta.json").write_text(json.dumps({**meta, "seconds": time.time() - start}, indent=1))
+    (folder / "meta.json").write_text(json.dumps({**meta, "info": info, "seconds": time.time() - start}))
 
 
 @dataclass
@@ -116,6 +161,7 @@ class CachedSet:
     tumour: np.ndarray
     brain: np.ndarray
     seeds: list
+    info: list = None
 
     @classmethod
     def open(cls, folder: os.PathLike) -> "CachedSet":
@@ -128,10 +174,19 @@ class CachedSet:
             tumour=np.load(folder / "tumour.npy", mmap_mode="r"),
             brain=np.load(folder / "brain.npy", mmap_mode="r"),
             seeds=meta["seeds"],
+            info=meta.get("info") or [{} for _ in meta["seeds"]],
         )
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, rows) -> "CachedSet":
+        """The cases at ``rows`` (indices or a bool mask), loaded into memory."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return CachedSet(channels=np.asarray(self.channels[rows]), present=self.present[rows],
+                         labels=self.labels[rows], tumour=np.asarray(self.tumour[rows]),
+                         brain=np.asarray(self.brain[rows]), seeds=[self.seeds[i] for i in rows],
+                         info=[self.info[i] for i in rows])
 
 
 def _one_record(job: tuple) -> tuple:

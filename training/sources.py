@@ -32,17 +32,27 @@ def _phantom_caches(config, cache_root, log, splits):
     classes = tuple(config.get("classes", CLASSES))
     folders = {}
     for split in splits:
-        spec = CacheSpec(cases_per_class=int(data[f"{split}_per_class"]), first_seed=int(data["seeds"][split]),
-                         spacing_mm=tuple(config["spacing_mm"]), grid_size=tuple(config["grid_size"]),
-                         phantom_spacing_mm=float(data.get("phantom_spacing_mm", 2.0)))
+        spec = phantom_spec(config, split)
         folder = cache_root / f"phantoms-{split}-{_key(spec)}"
-        log(f"phantom cache '{split}': {spec.cases_per_class * len(classes)} cases -> {folder}")
+        log(f"phantom cache '{split}': {spec.cases_per_class} cases per class -> {folder}")
         folders[split] = build_cache(folder, spec, classes, config["modalities"], workers=config.get("workers", 2))
     card = {"source": "synthetic phantoms (braintumorai.synthetic); no patient data",
-            **{f"{s}_cases": int(data[f"{s}_per_class"]) * len(classes) for s in SPLITS},
+            **{f"{s}_per_class": int(data[f"{s}_per_class"]) for s in data["seeds"]},
             "seeds": data["seeds"], "phantom_spacing_mm": data.get("phantom_spacing_mm", 2.0),
+            "mix": data.get("mix", {}),
             "note": "train, calibration and test phantoms come from disjoint seed ranges"}
     return folders, classes, card
+
+
+def phantom_spec(config: dict, split: str) -> CacheSpec:
+    """The cache spec of one split: ``data["<split>_per_class"]``, ``data["seeds"][split]``
+    and the split's entry of ``data["mix"]`` (``followup_share``, ``randomised_share``,
+    ``randomisation``, ``visits``; none means plain first visits)."""
+    data = config["data"]
+    return CacheSpec(cases_per_class=int(data[f"{split}_per_class"]), first_seed=int(data["seeds"][split]),
+                     spacing_mm=tuple(config["spacing_mm"]), grid_size=tuple(config["grid_size"]),
+                     phantom_spacing_mm=float(data.get("phantom_spacing_mm", 2.0)),
+                     **data.get("mix", {}).get(split, {}))
 
 
 def patient_split(patients: list[str], fractions: dict, seed: int) -> dict[str, str]:

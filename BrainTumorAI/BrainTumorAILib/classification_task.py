@@ -27,14 +27,14 @@ from .inputs import OUTPUT_ATTRIBUTE, CollectedInputs
 from .output_nodes import show_as_foreground
 from .process_task import CommandTask, new_work_folder
 from .result_nodes import classification_output_nodes
-from .study_hierarchy import remove_outputs
-from .volume_conversion import ijk_to_ras_matrix, ijk_to_world_matrix
+from .study_hierarchy import item_of_node, remove_outputs, subject_hierarchy
+from .volume_conversion import ijk_to_ras_matrix, ijk_to_world_matrix, volume_node_from_sitk_image
 
 # Node attribute naming the map a saliency overlay shows ('fused', 'T1C', ...).
 SALIENCY_MAP_ATTRIBUTE = "BrainTumorAI.SaliencyMap"
 # Node attribute holding the ID of the reference volume an output was computed on.
 REFERENCE_ATTRIBUTE = "BrainTumorAI.ReferenceNodeID"
-CLASSIFICATION_ROLES = ("probabilities", "modality_weights", "saliency")
+CLASSIFICATION_ROLES = ("probabilities", "modality_weights", "saliency", "brain_mask")
 # Opacity of the saliency map over the reference volume, as the README's pictures show it.
 DEFAULT_OPACITY = 0.4
 
@@ -46,14 +46,14 @@ class ClassifyOptions:
     Attributes:
         model: None for the bundled model, a registry name or a checkpoint path.
         device: 'cpu', 'cuda', or None for CUDA when present.
-        saliency: 'gradcam', 'gradcam++', 'occlusion' or None (no maps).
+        saliency: 'layercam', 'gradcam', 'gradcam++', 'occlusion' or None (no maps).
         target_class: the class the maps explain (None: the predicted one).
         register: rigidly register volumes that do not overlap the reference.
     """
 
     model: Optional[str] = None
     device: Optional[str] = None
-    saliency: Optional[str] = "gradcam"
+    saliency: Optional[str] = "layercam"
     target_class: Optional[str] = None
     register: bool = False
 
@@ -187,7 +187,8 @@ def classification_result_nodes(scene, output: ClassificationOutput, collected: 
 
     Returns ``{"probabilities": table, "modality_weights": table or None,
     "saliency": {name: volume node}, "folder": subject hierarchy item,
-    "reference": reference volume node}``.
+    "reference": reference volume node}``, and ``"brain_mask"`` (a volume node on the
+    reference grid) when the brain was extracted from a raw study.
     """
     data = output.data
     reference_node = reference_node_of(scene, collected, data.get("reference"))
@@ -209,6 +210,15 @@ def classification_result_nodes(scene, output: ClassificationOutput, collected: 
                                ("saliency_class", "BrainTumorAI.SaliencyClass")):
             if data.get(key):
                 node.SetAttribute(attribute, str(data[key]))
+    if data.get("brain_mask"):
+        # A raw study: the brain the classifier read, beside the maps, for the user to check.
+        image = sitk.ReadImage(str(output.folder / data["brain_mask"]))
+        mask = volume_node_from_sitk_image(scene, image, f"{reference_node.GetName()} extracted brain")
+        adopt_reference_geometry(mask, reference_node)
+        mask.SetAttribute(OUTPUT_ATTRIBUTE, "brain_mask")
+        mask.SetAttribute(REFERENCE_ATTRIBUTE, reference_node.GetID())
+        subject_hierarchy(scene).SetItemParent(item_of_node(scene, mask), nodes["folder"])
+        nodes["brain_mask"] = mask
     table = nodes["probabilities"]
     table.SetAttribute("BrainTumorAI.Predicted", str(data["predicted"]))
     table.SetAttribute("BrainTumorAI.Model", str((data.get("model") or {}).get("name")))

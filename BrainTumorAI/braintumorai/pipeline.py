@@ -18,10 +18,11 @@ from . import plausibility
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, to_reference
+from .ood import OOD_WARNING, modality_distances, modality_vectors, widened_prediction_set
 from .results import ClassificationResult
 from .study import AlignedStudy, ModelInput, Study, align, model_input
 
-SALIENCY_METHODS = ("gradcam", "gradcam++", "occlusion")
+SALIENCY_METHODS = ("layercam", "gradcam", "gradcam++", "occlusion")
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -102,7 +103,7 @@ class Classifier:
     def predict(
         self,
         study: Union[Study, Mapping[str, object], Sequence[str]],
-        saliency: Optional[str] = "gradcam",
+        saliency: Optional[str] = "layercam",
         target_class: Optional[str] = None,
         reference: Optional[str] = None,
         register: bool = False,
@@ -115,7 +116,7 @@ class Classifier:
                 mapping modality -> path or ``SimpleITK.Image``, or paths named by modality.
                 A volume that is implausible for its modality is refused (``InputError``)
                 or named in the result's ``warnings`` (:mod:`braintumorai.plausibility`).
-            saliency: 'gradcam', 'gradcam++', 'occlusion' or None.
+            saliency: 'layercam' (fine, the default), 'gradcam', 'gradcam++', 'occlusion' or None.
             target_class: class the maps explain (default: the predicted class).
             reference: reference modality (default: first present of T1C, T1, FLAIR, T2, CT, PET).
             register: rigidly register volumes that do not overlap the reference.
@@ -125,7 +126,7 @@ class Classifier:
 
         if saliency is not None and saliency not in SALIENCY_METHODS:
             raise InputError(f"Unknown saliency method '{saliency}'; use one of {', '.join(SALIENCY_METHODS)}.")
-        if saliency is not None:
+        if saliency is not None and saliency != "layercam":  # LayerCAM needs torch only
             _import_in_background("monai.visualize")
         report = progress or (lambda stage, fraction: None)
         timings: dict[str, float] = {}
@@ -139,11 +140,13 @@ class Classifier:
         tick = time.perf_counter()
         try:
             with torch.no_grad(), autocast(self.device):
-                output = self.model(x, present)
+                fused, modality_weights, _, used_flags, modality_feats = self.model.forward_features(x, present)
+                output_logits = self.model.classify(self.model.fusion_output(fused))
+                vectors = modality_vectors(self.model, modality_feats, used_flags)
         except torch.cuda.OutOfMemoryError:
             raise ModelError("The GPU ran out of memory; close other GPU programs or run on the CPU.") from None
-        logits = output.logits.float()[0].cpu().numpy()
-        weights = output.modality_weights.float()[0].cpu().numpy()
+        logits = output_logits.float()[0].cpu().numpy()
+        weights = modality_weights.float()[0].cpu().numpy()
         timings["inference_s"] = time.perf_counter() - tick
 
         from .calibration import apply_temperature, calibration_for, conformal_prediction_set, normalised_entropy
@@ -152,11 +155,28 @@ class Classifier:
         temperature, threshold = calibration_for(self.calibration, used)
         probabilities = apply_temperature(logits, temperature)
         predicted = int(np.argmax(probabilities))
+        in_set = np.zeros(len(self.classes), bool)
+        in_set[predicted] = True
         if threshold is not None:
             in_set = conformal_prediction_set(probabilities, threshold)
-            prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
-        else:
-            prediction_set = [self.classes[predicted]]
+        warnings = list(aligned.warnings)
+        if not aligned.skull_stripped:
+            warnings.append(f"The study was not skull-stripped: the brain was extracted from {aligned.brain_source} "
+                            "(returned as the brain mask); check it before trusting the result.")
+        ood_score_value, ood_flag = None, None
+        if self.card.get("ood"):
+            distances = modality_distances(self.card["ood"], self.modalities, vectors)[0]
+            if not np.isnan(distances).all():  # a card without statistics for these modalities: no score
+                ood_score_value = float(np.nanmax(distances))
+                ood_flag = bool(ood_score_value > float(self.card["ood"]["threshold"]))
+            if ood_flag:
+                # The conformal guarantee holds for studies like the calibration data; for one
+                # that is not, show the doubt: every class needed to hold the coverage's mass.
+                coverage = self.coverage if self.coverage is not None else 0.9
+                in_set |= widened_prediction_set(probabilities, coverage)
+                warnings.append(OOD_WARNING.format(score=ood_score_value, threshold=self.card["ood"]["threshold"],
+                                                   coverage=coverage))
+        prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
 
         maps = {}
         target = predicted if target_class is None else self._class_index(target_class)
@@ -186,7 +206,11 @@ class Classifier:
             saliency=maps,
             saliency_method=saliency,
             saliency_class=self.classes[target] if saliency is not None else None,
-            warnings=list(aligned.warnings),
+            ood_score=ood_score_value,
+            ood_flag=ood_flag,
+            warnings=warnings,
+            skull_stripped=aligned.skull_stripped,
+            brain_mask=None if aligned.skull_stripped else aligned.brain_mask,
         )
 
     def prepare(self, study: Union[Study, Mapping[str, object], Sequence[str]], reference: Optional[str] = None,
@@ -285,6 +309,8 @@ class Classifier:
 
         if method == "occlusion":
             fused, per_modality = saliency_maps.occlusion(self.model, x, present, class_index=target)
+        elif method == "layercam":
+            fused, per_modality = saliency_maps.layercam(self.model, x, present, class_index=target)
         else:
             fused, per_modality = saliency_maps.gradcam(self.model, x, present, class_index=target, method=method)
         brain = prepared.brain

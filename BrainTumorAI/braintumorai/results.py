@@ -61,8 +61,17 @@ class ClassificationResult:
         coregistration: modality -> 'yes' | 'resampled' | 'registered'.
         model: model card fields that identify the model (name, version, sha256).
         timings: stage -> seconds.
-        warnings: plain sentences about doubts in the input (an implausible volume for its
-            modality, a brain mask of an odd size, ...); empty when none.
+        ood_score: how unlike the training data the study looks (:mod:`braintumorai.ood`;
+            1 = as unusual as the 1 % most unusual training-like volumes); None when the
+            model card has no out-of-distribution statistics.
+        ood_flag: True when ``ood_score`` exceeds the card's threshold (the prediction
+            set is then widened and a warning added).
+        warnings: plain sentences about doubts in the input and the result (an implausible
+            volume for its modality, out of distribution, brain extracted from a raw study,
+            ...); empty when none.
+        skull_stripped: False when the study came with the head and the brain was extracted.
+        brain_mask: the extracted brain mask on the reference grid (uint8), when the brain
+            was extracted; written as ``brain_mask.nii.gz``.
     """
 
     classes: list[str]
@@ -79,7 +88,11 @@ class ClassificationResult:
     saliency: dict[str, sitk.Image] = field(default_factory=dict)
     saliency_method: Optional[str] = None
     saliency_class: Optional[str] = None
+    ood_score: Optional[float] = None
+    ood_flag: Optional[bool] = None
     warnings: list[str] = field(default_factory=list)
+    skull_stripped: Optional[bool] = None
+    brain_mask: Optional[sitk.Image] = None
 
     @property
     def probability_of(self) -> dict[str, float]:
@@ -102,7 +115,10 @@ class ClassificationResult:
             "coregistration": dict(self.coregistration),
             "model": dict(self.model),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "ood_score": None if self.ood_score is None else round(self.ood_score, 4),
+            "ood_flag": self.ood_flag,
             "warnings": list(self.warnings),
+            "skull_stripped": self.skull_stripped,
             "intended_use": "Research only. Not for clinical use.",
         }
 
@@ -134,6 +150,8 @@ class ClassificationResult:
                                self.saliency.items())
             paths = {name: path.name for name, path in zip(self.saliency, written)}
         data = self.to_dict(paths)
+        if self.brain_mask is not None:
+            data["brain_mask"] = write_image_atomic(self.brain_mask, out_dir / "brain_mask.nii.gz").name
         write_json_atomic(data, out_dir / "result.json")
         return data
 

@@ -15,6 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import geometry
+from .brain_extraction import EXTRACTION_ORDER, looks_skull_stripped
 from .brain_mask import estimate_brain_mask
 from .errors import GeometryError, InputError
 from .io import INJECTED_DOSE_KEY, check_image, read_image
@@ -134,6 +135,9 @@ class AlignedStudy:
         overlap: modality -> share of content overlap with the reference before alignment.
         transforms: modality -> rigid transform found by registration (reference -> modality).
         warnings: doubts about the input found by the plausibility checks (sentences).
+        skull_stripped: False when the study came with the head (the mask was then extracted).
+        brain_source: where the mask came from: 'given', 'estimated' or the modality it was
+            extracted from.
     """
 
     reference: str
@@ -145,6 +149,8 @@ class AlignedStudy:
     metadata: dict[str, dict]
     transforms: dict[str, sitk.Transform] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    skull_stripped: bool = True
+    brain_source: str = "estimated"
 
     @property
     def reference_image(self) -> sitk.Image:
@@ -188,9 +194,14 @@ def align(study: Study, reference: Optional[str] = None, register: bool = False)
         )
         if not np.any(sitk.GetArrayViewFromImage(mask)):
             raise InputError("The brain mask does not overlap the reference volume; give the mask of this study.")
-    else:
-        mask = estimate_brain_mask(fixed)
-    return AlignedStudy(reference, images, mask, status, overlap, dict(study.names), dict(study.metadata), transforms)
+        return AlignedStudy(reference, images, mask, status, overlap, dict(study.names), dict(study.metadata),
+                            transforms, brain_source="given")
+    # A raw study (with the head) gets its brain extracted; a skull-stripped one its non-zero voxels.
+    source = next((m for m in EXTRACTION_ORDER if m in images), None)
+    stripped, extracted = looks_skull_stripped(images[source], source) if source else (True, None)
+    mask = estimate_brain_mask(fixed) if stripped else extracted
+    return AlignedStudy(reference, images, mask, status, overlap, dict(study.names), dict(study.metadata), transforms,
+                        skull_stripped=stripped, brain_source="estimated" if stripped else source)
 
 
 @dataclass

@@ -20,8 +20,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for result.json and the saliency maps")
     parser.add_argument("--model", help="registry name or checkpoint path (default: the bundled model)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
-    parser.add_argument("--saliency", default="gradcam", choices=["gradcam", "gradcam++", "occlusion", "none"],
-                        help="saliency method (default gradcam; occlusion is slower)")
+    parser.add_argument("--saliency", default="layercam", choices=["layercam", "gradcam", "gradcam++", "occlusion", "none"],
+                        help="saliency method (default layercam: fine LayerCAM gated by Grad-CAM; occlusion is slower)")
     parser.add_argument("--class", dest="target_class", metavar="NAME",
                         help="class the saliency maps explain (default: the predicted class)")
     parser.add_argument("--register", action="store_true",
@@ -46,6 +46,12 @@ def summary(data: dict) -> str:
     if data["saliency"]:
         lines.append("saliency maps (" + str(data["saliency_method"]) + f", class {data['saliency_class']}):")
         lines += [f"  {name}: {path}" for name, path in data["saliency"].items()]
+    if data.get("ood_score") is not None:
+        lines.append(f"out-of-distribution score: {data['ood_score']:.2f}"
+                     + ("  (FLAGGED: unlike the training data)" if data.get("ood_flag") else "  (like the training data)"))
+    if data.get("brain_mask"):
+        lines.append(f"brain mask (extracted): {data['brain_mask']}")
+    lines += [f"WARNING: {warning}" for warning in data.get("warnings", [])]
     lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))
     lines += [f"WARNING: {sentence}" for sentence in data.get("warnings", [])]
     lines.append("Research only. Not for clinical use.")

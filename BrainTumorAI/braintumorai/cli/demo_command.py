@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
         steps.end()
 
         latest = records[-1]
-        report = steps.begin(f"Classifying the latest visit (day {latest.visit_day}) with Grad-CAM saliency")
+        report = steps.begin(f"Classifying the latest visit (day {latest.visit_day}) with saliency (fine LayerCAM x Grad-CAM)")
         classifier = Classifier.load(device=args.device)
-        result = classifier.predict(latest.files, saliency="gradcam", progress=report)
+        result = classifier.predict(latest.files, progress=report)
         classification = result.save(out / "classification", final_dir=final / "classification")
         steps.end()
 

@@ -254,3 +254,32 @@ def bias_profiles(rng: np.random.Generator, grid: OutputGrid, strength: float) -
         c1, c2 = rng.uniform(-1, 1, 2) * strength / 2.0
         out.append((c1 * u + c2 * u * u).astype(np.float32))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=1)
+def ventricle_centres() -> np.ndarray:
+    """Centroids (2, 3) in LPS mm of the left and right lateral ventricles: the deep CSF
+    (more than 18 mm from the brain surface) of the 2 mm maps, split at the midline."""
+    gm, wm, brain = (_block_average(a, 2) for a in _load_mni_arrays())
+    depth = ndi.distance_transform_edt(brain > 0.5) * 2.0
+    deep = (np.clip(brain - gm - wm, 0.0, 1.0) > 0.5) & (depth > 18.0)
+    lps = _ijk_to_lps(np.argwhere(deep).astype(float), 2.0)
+    return np.stack([lps[lps[:, 0] < 0].mean(axis=0), lps[lps[:, 0] >= 0].mean(axis=0)])
+
+
+def smooth_field(rng: np.random.Generator, shape: tuple, cells: int) -> np.ndarray:
+    """A smooth random field (float32, ``shape``, zero mean, unit standard deviation) with
+    about ``cells`` independent values along each axis: Gaussian noise on a coarse
+    ``cells``^3 grid, interpolated by a separable smooth kernel (three small matrix
+    products, so it costs little even on a full-resolution grid)."""
+    coarse = rng.standard_normal((cells,) * 3)
+    matrices = []
+    for n in shape:
+        position = (np.arange(n) + 0.5) / n * cells - 0.5  # coarse coordinate of each voxel
+        weights = np.exp(-0.5 * ((position[:, None] - np.arange(cells)[None, :]) / 0.6) ** 2)
+        matrices.append(weights / weights.sum(axis=1, keepdims=True))
+    field = np.tensordot(matrices[0], coarse, axes=(1, 0))            # (n0, c, c)
+    field = np.tensordot(field, matrices[1], axes=(1, 1))             # (n0, c, n1)
+    field = np.tensordot(field, matrices[2], axes=(1, 1))             # (n0, n1, n2)
+    field -= field.mean()
+    return (field / (field.std() + 1e-12)).astype(np.float32)

@@ -21,12 +21,14 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from ..modalities import MODALITIES, MRI_MODALITIES
-from . import anatomy
+from . import anatomy, head
 from .contrast import TEXTURE, draw_acquisition, draw_contrast
+from .treatment import radiation_change, treated_contrast
 from .tumours import CLASSES, draw_tumour, nominal_core_volume_ml, render_tumour, render_wmh
 
 CT_BACKGROUND_HU = -1000.0
-MASK_NAMES: tuple[str, ...] = ("necrosis", "enhancing", "non_enhancing", "oedema", "brain", "calcification", "seg")
+MASK_NAMES: tuple[str, ...] = ("necrosis", "enhancing", "non_enhancing", "oedema", "brain", "calcification", "cavity",
+                               "seg")
 # BraTS 2023 labels of the combined ``seg`` map.
 SEG_LABELS = {"necrosis": 1, "non_enhancing": 1, "oedema": 2, "enhancing": 3}
 _CELL_MM = 6.0  # spacing of the coarse displacement grid
@@ -38,9 +40,9 @@ class SyntheticCase:
 
     ``images``: modality -> SimpleITK.Image (float32, LPS). ``masks``: name -> uint8
     SimpleITK.Image on the same grid (``necrosis, enhancing, non_enhancing, oedema, brain,
-    calcification`` as 0/1 and ``seg`` with BraTS labels 1 = NCR (necrosis and
-    non-enhancing core), 2 = oedema, 3 = enhancing). ``params``: everything drawn
-    (JSON-serialisable). ``label``: one of ``CLASSES``.
+    calcification, cavity`` as 0/1 and ``seg`` with BraTS labels 1 = NCR (necrosis and
+    non-enhancing core), 2 = oedema, 3 = enhancing; a resection cavity is not tumour).
+    ``params``: everything drawn (JSON-serialisable). ``label``: one of ``CLASSES``.
     """
 
     images: dict
@@ -79,7 +81,8 @@ def sample_case_params(label: str | None = None, seed: int = 0) -> dict:
 
 
 def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES, spacing=2.0, *,
-                  tumour_scale: float = 1.0, noise_seed: int | None = None, params: dict | None = None
+                  tumour_scale: float = 1.0, noise_seed: int | None = None, params: dict | None = None,
+                  treatment: dict | None = None, atrophy: dict | None = None, head_mm: float = 0.0
                   ) -> SyntheticCase:
     """Generate one phantom case.
 
@@ -88,6 +91,13 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
     tumour_scale: multiplies every lesion radius (longitudinal visits). noise_seed: seed
     of the noise only (defaults to ``seed``); params: reuse parameters from
     :func:`sample_case_params` (then ``label`` and ``seed`` only name the case).
+    treatment: post-treatment appearance of a follow-up visit
+    (:func:`~braintumorai.synthetic.treatment.visit_appearance`). atrophy:
+    ``{"ventricles": k, "cortical": a}`` in [0, 1): ventricles widened by pushing tissue away
+    from them (k), grey matter thinned next to CSF (a), as with age. head_mm: 0 gives the
+    skull-stripped phantom; more keeps the head (:mod:`~braintumorai.synthetic.head`) up to
+    that distance from the brain (``head.FULL_HEAD_MM`` for the whole head, air beyond);
+    the ``brain`` mask stays the brain. The defaults give the plain phantom, byte for byte.
     """
     modalities = tuple(modalities)
     unknown = [m for m in modalities if m not in MODALITIES]
@@ -121,39 +131,62 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
         else:
             inwards.append(None)
     field_ = elastic + _mass_effect(tumour, centres, inwards, f_origin, f_size, tumour_scale)
+    if atrophy and atrophy.get("ventricles", 0.0) > 0:
+        for c in anatomy.ventricle_centres():
+            c_out = m_inv @ (c - t)
+            field_ += _radial_push(_coarse_points(f_origin, f_size), c_out - _sample_field(elastic, f_origin, c_out),
+                                   atrophy["ventricles"], 14.0)
     # The brain surface of the atlas lands where p + d(p) = A^-1(q): solve by fixed-point steps,
     # then fit the grid tightly around it.
     hull = (maps.hull_lps - t) @ m_inv.T
     p = hull.copy()
     for _ in range(3):
         p = hull - _sample_field(field_, f_origin, p)
-    margin = 1.0 + 1.5 * max(spacing)
+    margin = 1.0 + 1.5 * max(spacing) + float(head_mm)
     grid = anatomy.output_grid(p, spacing, margin_mm=margin)
     gm, wm, brain = anatomy.resample_maps(maps, grid, m, t, field_, f_origin, _CELL_MM)
     if _touches_border(brain):
         # A strong mass effect pushed the brain past the tight grid: redo with room to spare.
         grid = anatomy.output_grid(p, spacing, margin_mm=margin + 15.0)
         gm, wm, brain = anatomy.resample_maps(maps, grid, m, t, field_, f_origin, _CELL_MM)
+    if atrophy and atrophy.get("cortical", 0.0) > 0:
+        # Sulci widen: grey matter next to CSF gives way to CSF.
+        near_csf = ndi.gaussian_filter(np.clip(brain - gm - wm, 0.0, 1.0), [1.5 / s for s in spacing[::-1]])
+        gm *= 1.0 - np.float32(atrophy["cortical"]) * np.clip(2.0 * near_csf, 0.0, 1.0)
 
     # Tumour compartments (fractions on the output grid).
     axes = grid.axes_mm()
     voxel = float(np.mean(spacing))
-    comp, region = render_tumour(tumour, centres, inwards, axes, voxel, tumour_scale)
+    cavities = [None] * len(tumour["lesions"])
+    if treatment and treatment.get("cavity") and treatment["cavity"]["lesion"] < len(cavities):
+        cavities[treatment["cavity"]["lesion"]] = treatment["cavity"]
+    comp, region = render_tumour(tumour, centres, inwards, axes, voxel, tumour_scale, cavities=cavities,
+                                 oedema_factor=treatment["oedema_factor"] if treatment else 1.0)
     wmh_points = []
     for cx, cy, cz, r in tumour["wmh"]:
         p = m_inv @ (np.asarray([cx, cy, cz]) - t)
         p = p - _sample_field(elastic, f_origin, p)
         wmh_points.append((float(p[0]), float(p[1]), float(p[2]), r))
     wmh = render_wmh(wmh_points, axes, voxel)
+    if treatment and treatment.get("radiation") and treatment["radiation"]["strength"] > 0:
+        wmh = radiation_change(wmh, axes, centres[treatment["radiation"]["lesion"]], treatment["radiation"])
 
     anat, tum, total = _fractions(gm, wm, brain, comp, region, wmh)
     texture = _texture(np.random.default_rng(params["elastic_seed"] + 2), region, spacing)
     brain_mask = total >= 0.5
     masks = _masks(tum, region, brain_mask)
 
+    layers = None
+    if head_mm > 0:
+        head_params = head.draw_head(np.random.default_rng(np.random.SeedSequence([seed, 17])))
+        layers = head.layer_fractions(brain_mask, np.clip(1.0 - total, 0.0, 1.0), spacing[::-1], head_params)
+        params = dict(params, head=head_params)
+    if treatment or atrophy:
+        params = dict(params, treatment=treatment, atrophy=atrophy)
+
     images = {}
     acq = params["acquisition"]
-    contrast = params["contrast"]
+    contrast = treated_contrast(params["contrast"], treatment) if treatment else params["contrast"]
     bias_rng = np.random.default_rng(params["elastic_seed"] + 1)
     log_bias = anatomy.bias_profiles(bias_rng, grid, acq["bias_strength"])
     bias_power = {mod: float(s) for mod, s in zip(MRI_MODALITIES, bias_rng.uniform(0.5, 1.0, 4))}
@@ -162,6 +195,8 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
             continue
         rng = np.random.default_rng(noise_children[MODALITIES.index(mod)])
         clean = _compose(anat, tum, contrast[mod], region, texture, 0.4 if mod == "CT" else 1.0)
+        if layers is not None:
+            clean += head.head_image(layers, head_params, mod, contrast[mod]["csf"])
         if mod in MRI_MODALITIES:
             # Same receive coil for all sequences, a different strength per sequence.
             for axis, profile in enumerate(log_bias):
@@ -173,19 +208,22 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
             clean += rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(acq["mri_noise"][mod])
             np.maximum(clean, 0.0, out=clean)
             clean *= np.float32(acq["gain"][mod])
-            clean[~brain_mask] = 0.0
+            if layers is None:
+                clean[~brain_mask] = 0.0
         elif mod == "CT":
-            # Partial-volume edge filled with CSF (the skull-stripped brain only).
-            clean += np.clip(1.0 - total, 0.0, 1.0) * np.float32(contrast["CT"]["csf"])
+            if layers is None:  # partial-volume edge filled with CSF (the skull-stripped brain only)
+                clean += np.clip(1.0 - total, 0.0, 1.0) * np.float32(contrast["CT"]["csf"])
             clean += rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(acq["ct_noise_hu"])
-            clean[~brain_mask] = CT_BACKGROUND_HU
+            if layers is None:
+                clean[~brain_mask] = CT_BACKGROUND_HU
         else:  # PET: count noise that grows with the signal, then the scanner's resolution
             # Count noise before reconstruction smoothing, so it comes out spatially correlated.
             clean *= 1.0 + rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(3 * acq["pet_noise"])
             sigma = [acq["pet_fwhm_mm"] / 2.3548 / s for s in spacing[::-1]]
             clean = ndi.gaussian_filter(clean, sigma, truncate=2.0)
             np.maximum(clean, 0.0, out=clean)
-            clean[~brain_mask] = 0.0
+            if layers is None:
+                clean[~brain_mask] = 0.0
         images[mod] = _to_sitk(clean.astype(np.float32, copy=False), grid)
     sitk_masks = {name: _to_sitk(a, grid) for name, a in masks.items()}
     return SyntheticCase(images=images, masks=sitk_masks, label=label, params=params, seed=seed, spacing=spacing)
@@ -224,8 +262,7 @@ def _mass_effect(tumour, centres, inwards, origin, size, scale) -> np.ndarray:
     tissue appear further out. The radial map r -> r (1 - k exp(-r^2 / 2 s^2)) stays
     invertible for k < 1.
     """
-    zz, yy, xx = (origin[i] + _CELL_MM * np.arange(size[i]) for i in (2, 1, 0))
-    pts = np.stack(np.meshgrid(xx, yy, zz, indexing="ij"), axis=-1).transpose(2, 1, 0, 3)  # (z, y, x, 3) xyz
+    pts = _coarse_points(origin, size)
     d = np.zeros(pts.shape, np.float64)
     for les, c, inward in zip(tumour["lesions"], centres, inwards):
         radius = les["radius_mm"] * scale
@@ -238,6 +275,20 @@ def _mass_effect(tumour, centres, inwards, origin, size, scale) -> np.ndarray:
         elif les["mass_effect"] > 0:
             d -= v * min(les["mass_effect"], 0.8) * g
     return d
+
+
+def _coarse_points(origin, size) -> np.ndarray:
+    """LPS points (z, y, x, 3; x y z order) of the coarse displacement grid."""
+    zz, yy, xx = (origin[i] + _CELL_MM * np.arange(size[i]) for i in (2, 1, 0))
+    return np.stack(np.meshgrid(xx, yy, zz, indexing="ij"), axis=-1).transpose(2, 1, 0, 3)
+
+
+def _radial_push(pts, centre, strength: float, sigma: float) -> np.ndarray:
+    """Displacement (z, y, x, 3) that widens the space around ``centre`` (mm) by pushing
+    tissue outwards: the ventricles of an atrophic brain. Invertible for strength < 1."""
+    v = pts - np.asarray(centre)
+    g = np.exp(-np.sum(v * v, axis=-1) / (2 * sigma * sigma))[..., None]
+    return -v * min(float(strength), 0.8) * g
 
 
 def _fractions(gm, wm, brain, comp, region, wmh):
@@ -255,7 +306,7 @@ def _fractions(gm, wm, brain, comp, region, wmh):
     if region is not None:
         sl = region
         core = comp["core"]
-        keep = 1.0 - core
+        keep = 1.0 - core - comp["cavity"]
         g, w = gm[sl], wm[sl]
         nc = g + w
         # Oedema spreads along white matter and spares cortex and CSF spaces.
@@ -273,9 +324,11 @@ def _fractions(gm, wm, brain, comp, region, wmh):
         q = 1.0 - (calc + haem) / np.maximum(core, 1e-6)
         tum.update(necrosis=nec * q, enhancing=enh * q, non_enhancing=nen * q, calcification=calc,
                    haemorrhage=haem)
+        if comp["cavity"].any():
+            tum["cavity"] = comp["cavity"]
     total = sum(anat.values())
     if region is not None:
-        total[region] += tum["oedema"] + comp["core"]
+        total[region] += tum["oedema"] + comp["core"] + comp["cavity"]
     return anat, tum, total
 
 
@@ -283,7 +336,7 @@ def _masks(tum, region, brain_mask):
     """Mutually exclusive uint8 masks: each tumour voxel goes to its largest compartment."""
     shape = brain_mask.shape
     out = {name: np.zeros(shape, np.uint8) for name in ("necrosis", "enhancing", "non_enhancing", "oedema",
-                                                         "calcification", "seg")}
+                                                         "calcification", "cavity", "seg")}
     if region is not None:
         nen = tum["non_enhancing"] + tum["calcification"] + tum["haemorrhage"]
         core_parts = np.stack([tum["necrosis"], tum["enhancing"], nen])
@@ -297,6 +350,8 @@ def _masks(tum, region, brain_mask):
             out[name][region] = hit
             seg[hit] = SEG_LABELS[name]
         out["calcification"][region] = (tum["calcification"] >= 0.5) & inside
+        if "cavity" in tum:
+            out["cavity"][region] = (tum["cavity"] >= 0.5) & ~tumour & inside
     out["brain"] = brain_mask.astype(np.uint8)
     return out
 
@@ -315,7 +370,7 @@ def _compose(anat, tum, values, region, texture=None, texture_gain=1.0):
     if region is not None:
         block = image[region]
         for name, f in tum.items():
-            amp = TEXTURE[name] * texture_gain
+            amp = TEXTURE.get(name, 0.0) * texture_gain
             if texture is not None and amp > 0:
                 block += f * (np.float32(values[name]) * (1.0 + np.float32(amp) * texture))
             else:

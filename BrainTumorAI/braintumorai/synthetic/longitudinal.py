@@ -94,14 +94,19 @@ class SyntheticPatient:
     params: dict = field(repr=False, default_factory=dict)
     case_params: dict = field(repr=False, default_factory=dict)
 
-    def case(self, visit: int, modalities=MODALITIES, spacing=2.0):
-        """The SyntheticCase of visit ``visit`` (tumour scaled to that visit's volume)."""
+    def case(self, visit: int, modalities=MODALITIES, spacing=2.0, **options):
+        """The SyntheticCase of visit ``visit``: tumour scaled to that visit's volume, with
+        the appearance of the treatments received by then (resection cavity,
+        treatment-related change; :mod:`~braintumorai.synthetic.treatment`). ``options``
+        go to :func:`~braintumorai.synthetic.generate_case` (``head_mm``, ``atrophy``)."""
         from .case import generate_case
+        from .treatment import visit_appearance
 
         v = self.visits[visit]
         noise_seed = int(np.random.SeedSequence([self.seed, 7919, visit]).generate_state(1)[0])
         return generate_case(self.label, seed=self.seed, modalities=modalities, spacing=spacing,
-                             tumour_scale=v.scale, noise_seed=noise_seed, params=self.case_params)
+                             tumour_scale=v.scale, noise_seed=noise_seed, params=self.case_params,
+                             treatment=visit_appearance(self, v), **options)
 
     def true_survival(self, days, alive_at: float = 0.0):
         """The generator's S(t | T > alive_at) for this patient at ``days`` since the first visit."""

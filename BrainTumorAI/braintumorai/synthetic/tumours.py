@@ -262,22 +262,35 @@ def _ramp(distance_inside, voxel_mm: float):
     return np.clip(distance_inside * np.float32(1.0 / voxel_mm) + np.float32(0.5), 0.0, 1.0)
 
 
+def _visit_radius(les: dict, scale: float, cavity: dict | None) -> float:
+    """Outer radius (mm) of a lesion at a visit: its tumour tissue scaled by ``scale`` and,
+    after surgery, wrapped around the resection cavity (shell volume = tissue volume)."""
+    radius = les["radius_mm"] * scale
+    if cavity:
+        radius = float((radius**3 + cavity["radius_mm"] ** 3) ** (1.0 / 3.0))
+    return radius
+
+
 def render_tumour(tumour: dict, centres_out: list, directions_out: list, axes_xyz: tuple, voxel_mm: float,
-                  scale: float = 1.0) -> dict:
+                  scale: float = 1.0, cavities: list | None = None, oedema_factor: float = 1.0) -> dict:
     """Draw the compartments of all lesions on the output grid.
 
     ``centres_out``: each lesion's centre in output space (LPS mm); ``directions_out``: the
     inward dural normal in output space for extra-axial lesions (else None); ``axes_xyz``:
     physical coordinates of the grid along x, y, z; ``scale``: multiplies every radius
-    (longitudinal growth). Returns float32 fraction maps (z, y, x) over ``region``, the
-    union of the lesions' bounding blocks (a tuple of slices of the grid, None when
-    nothing was drawn): ``core, necrosis, enhancing, oedema_shape, calcification,
-    haemorrhage`` (core = necrosis + enhancing + non-enhancing).
+    (longitudinal growth); ``cavities``: per lesion None or a resection cavity
+    ``{"radius_mm", "lobes"}`` (fluid where tumour was; the remaining tumour is the shell
+    around it); ``oedema_factor`` shrinks the oedema (steroids, antiangiogenic therapy).
+    Returns float32 fraction maps (z, y, x) over ``region``, the union of the lesions'
+    bounding blocks (a tuple of slices of the grid, None when nothing was drawn):
+    ``core, necrosis, enhancing, oedema_shape, calcification, haemorrhage, cavity``
+    (core = necrosis + enhancing + non-enhancing; the cavity is outside the core).
     """
+    cavities = cavities or [None] * len(tumour["lesions"])
     x, y, z = axes_xyz
     blocks = []
-    for les, c in zip(tumour["lesions"], centres_out):
-        radius = les["radius_mm"] * scale
+    for les, c, cavity in zip(tumour["lesions"], centres_out, cavities):
+        radius = _visit_radius(les, scale, cavity)
         reach = radius * max(les["oedema_ratio"], 1.0) * 1.6 + 2 * voxel_mm
         if les["extra_axial"]:
             reach = max(reach, radius * (1.0 + 2 * les["extra_axial"]["tail_ratio"]) + 2 * voxel_mm)
@@ -290,11 +303,11 @@ def render_tumour(tumour: dict, centres_out: list, directions_out: list, axes_xy
     region = tuple(slice(min(b[i].start for b in drawn), max(b[i].stop for b in drawn)) for i in range(3))
     shape = tuple(r.stop - r.start for r in region)
     out = {k: np.zeros(shape, np.float32) for k in ("core", "necrosis", "enhancing", "oedema_shape",
-                                                    "calcification", "haemorrhage")}
-    for les, c, inward, sl_abs in zip(tumour["lesions"], centres_out, directions_out, blocks):
+                                                    "calcification", "haemorrhage", "cavity")}
+    for les, c, inward, sl_abs, cavity in zip(tumour["lesions"], centres_out, directions_out, blocks, cavities):
         if sl_abs is None:
             continue
-        radius = les["radius_mm"] * scale
+        radius = _visit_radius(les, scale, cavity)
         sl = sl_abs  # coordinates come from the absolute block, arrays from the region-relative one
         rel = tuple(slice(a.start - r.start, a.stop - r.start) for a, r in zip(sl_abs, region))
         dz = (z[sl[0]] - np.float32(c[2]))[:, None, None]
@@ -312,7 +325,8 @@ def render_tumour(tumour: dict, centres_out: list, directions_out: list, axes_xy
         r_ell = np.sqrt(qq)
         core = _ramp(radius * np.exp(_lobulation_sum(u, les["lobes"])) - r_ell, voxel_mm)
         # Oedema fades out over about 4 mm (it has no sharp wall); the 0.5 level stays put.
-        oedema = _ramp(radius * les["oedema_ratio"] * np.exp(_lobulation_sum(u, les["oedema_lobes"])) - r_ell,
+        oedema_ratio = max(les["oedema_ratio"] * oedema_factor, 1.0)
+        oedema = _ramp(radius * oedema_ratio * np.exp(_lobulation_sum(u, les["oedema_lobes"])) - r_ell,
                        max(voxel_mm, 4.0))
         necrosis = None
         if les["necrosis_ratio"] > 0:
@@ -334,6 +348,12 @@ def render_tumour(tumour: dict, centres_out: list, directions_out: list, axes_xy
             tail = _ramp(half * taper - np.abs(h + np.float32(ex["cut_mm"]) - half), voxel_mm)
             tail = np.where(lateral < base_r + tail_len, tail, np.float32(0.0))
             core = np.maximum(core, tail)
+        hole = None
+        if cavity:
+            # Resection cavity: fluid where the resected tumour was, inside the lesion's envelope.
+            hole = np.minimum(_ramp(np.float32(cavity["radius_mm"]) * np.exp(_lobulation_sum(u, cavity["lobes"]))
+                                    - r_ell, voxel_mm), core)
+            core = core - hole
         enhancing = core if les["core"] == "enhancing" else None
         if les["core"] != "enhancing" and les["enhancing_foci"]:
             enhancing = 0.0
@@ -354,7 +374,8 @@ def render_tumour(tumour: dict, centres_out: list, directions_out: list, axes_xy
                                                     + (dz - bz * radius) ** 2), voxel_mm)
                 block = out[name][rel]
                 np.maximum(block, np.minimum(f, core), out=block)
-        for name, f in (("core", core), ("oedema_shape", oedema), ("necrosis", necrosis), ("enhancing", enhancing)):
+        for name, f in (("core", core), ("oedema_shape", oedema), ("necrosis", necrosis), ("enhancing", enhancing),
+                        ("cavity", hole)):
             if f is None or np.isscalar(f):
                 continue
             block = out[name][rel]
