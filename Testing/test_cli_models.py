@@ -27,3 +27,16 @@ def test_models_lists_both_bundled_models_with_their_cards(capsys, tmp_path):
 def test_python_dash_m_braintumorai_runs_the_command_line():
     done = subprocess.run([sys.executable, "-m", "braintumorai", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("braintumorai ")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`braintumorai models --json | head -c 1`: the pipe's reader is gone before the output
+    is written; the command ends with 0 and no BrokenPipeError traceback."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    done = subprocess.run([sys.executable, "-m", "braintumorai", "models", "--json"], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -57,6 +58,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"braintumorai {args.command}: ran out of memory; close other programs or give smaller volumes.",
                   file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            # The reader went away (`braintumorai classify --json | head`): end quietly, as cat
+            # does. stdout is pointed at devnull so the interpreter's final flush cannot fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 if __name__ == "__main__":
