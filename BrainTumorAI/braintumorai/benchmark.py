@@ -4,7 +4,7 @@ on the same input, in the same run.
 Input: a phantom study resampled onto the BraTS grid (240x240x155 at 1 mm by default), with
 the four MRI and with all six modalities. For each:
 
-- **this product**: ``Classifier.predict`` with Grad-CAM (the maps on the reference grid) and
+- **this product**: ``Classifier.predict`` with its default saliency (the maps on the reference grid) and
   ``result.save`` (result.json and every map written), then ``Prognosticator.predict`` over
   three visits (when a prognosis model is installed);
 - **the baseline**: ``LoadImaged``, ``EnsureChannelFirstd``, ``Orientationd``, ``Spacingd`` to
@@ -58,12 +58,12 @@ def write_study(folder: Path, size=(240, 240, 155), seed: int = 11) -> dict[str,
 
 
 def product_once(files: dict, out: Path, device: str, prognosis: bool, precision: Optional[str] = None) -> dict:
-    """Classify with Grad-CAM and write everything; then prognose over three visits."""
+    """Classify with the default saliency and write everything; then prognose over three visits."""
     from .pipeline import Classifier
 
     start = time.perf_counter()
     classifier = _cached("classifier", lambda: Classifier.load(device=device))
-    result = classifier.predict(files, saliency="gradcam")
+    result = classifier.predict(files)
     tick = time.perf_counter()
     result.save(out)
     timings = dict(result.timings, write_s=time.perf_counter() - tick, total_s=time.perf_counter() - start)
