@@ -41,3 +41,10 @@ def test_unknown_type_is_one_clear_line(tmp_path, capsys):
     assert main(["sample", "--out", str(tmp_path), "--type", "astrocytoma"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Unknown tumour type 'astrocytoma'" in err
+
+
+def test_help_names_every_tumour_type_the_generator_knows():
+    from braintumorai.cli.synthetic_commands import TYPE_NAMES
+    from braintumorai.synthetic import CLASSES
+
+    assert TYPE_NAMES.split(", ") == list(CLASSES)

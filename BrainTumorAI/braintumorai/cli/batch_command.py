@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
                         help="parallel worker processes on this machine (default 1)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="address of a Dask scheduler (tcp://host:8786) to run the cases on its workers")
-    parser.add_argument("--saliency", default="none", choices=["gradcam", "gradcam++", "occlusion", "none"],
+    parser.add_argument("--saliency", default="none", choices=["layercam", "gradcam", "gradcam++", "occlusion", "none"],
                         help="saliency maps per case (default none: cohort runs rarely need them)")
     parser.add_argument("--model", help="classifier: registry name or checkpoint path (default: bundled)")
     parser.add_argument("--prognosis-model", help="prognosis model: registry name or checkpoint path (default: bundled)")

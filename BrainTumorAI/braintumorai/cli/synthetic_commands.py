@@ -27,17 +27,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_parser(subparsers) -> None:
     sample = subparsers.add_parser("sample", help="write one synthetic patient (all visits) with its manifest")
     _common(sample)
-    sample.add_argument("--type", help="tumour type (default: drawn from the seed); no_tumor gives healthy scans")
+    sample.add_argument("--type", metavar="TYPE", help=f"tumour type: {TYPE_NAMES} (default: drawn "
+                                                      "from the seed); no_tumor gives healthy scans")
     sample.set_defaults(run=run_sample)
     cohort = subparsers.add_parser("cohort", help="write a synthetic cohort with one manifest.csv")
     _common(cohort)
-    cohort.add_argument("--patients", type=int, required=True, metavar="N")
-    cohort.add_argument("--types", nargs="+", metavar="TYPE", help="tumour types to draw from (default: the five)")
+    cohort.add_argument("--patients", type=int, required=True, metavar="N", help="number of patients (1 or more)")
+    cohort.add_argument("--types", nargs="+", metavar="TYPE",
+                        help=f"tumour types to draw from: {TYPE_NAMES} (default: the five tumour types)")
     cohort.set_defaults(run=run_cohort,
                         interrupted_hint="the patients written so far are complete and listed in manifest.csv; "
                                          "rerun the same command to finish the cohort.")
 
 
+# braintumorai.synthetic.CLASSES, spelled out so that --help does not import the generator.
+TYPE_NAMES = "glioblastoma, lower_grade_glioma, metastasis, meningioma, lymphoma, no_tumor"
 # Phantom voxel sizes that generate in reasonable time and memory (1 mm: 1 GB, 2 s a case).
 SPACING_RANGE_MM = (0.5, 8.0)
 
