@@ -61,3 +61,30 @@ def test_inspect_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "missing_t1.nii.gz' does not exist" in result.stderr
+
+
+def test_a_case_folder_is_read_as_its_volumes_the_segmentation_left_out(tmp_path, capsys):
+    case = tmp_path / "BraTS-GLI-00007-000"
+    case.mkdir()
+    paths = _study(case)
+    seg = sitk.Cast(sitk.ReadImage(paths[0]) > 0, sitk.sitkUInt8)
+    sitk.WriteImage(seg, str(case / "BraTS-GLI-00007-000-seg.nii.gz"))
+    assert main(["inspect", str(case), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {v["modality"] for v in report["volumes"]} == {"T1C", "T2", "FLAIR"}
+    assert sorted(v["path"] for v in report["volumes"]) == sorted(paths)
+
+
+def test_a_dicom_study_folder_is_read_as_its_series(tmp_path, capsys):
+    from braintumorai.case_folder import case_folder_contents
+
+    study = tmp_path / "study"
+    for series in ("AX_T1_POST_GAD", "AX_FLAIR"):
+        (study / series).mkdir(parents=True)
+        (study / series / "IM0001").write_bytes(b"\0" * 132 + b"DICM")
+    volumes, segmentation = case_folder_contents(study)
+    assert [p.split("/")[-1] for p in volumes] == ["AX_FLAIR", "AX_T1_POST_GAD"] and segmentation is None
+    assert case_folder_contents(study / "AX_FLAIR") is None  # a series folder is one volume
+    (tmp_path / "empty").mkdir()
+    assert main(["inspect", str(tmp_path / "empty")]) == 2
+    assert "holds no volume" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ..case_folder import expand_case_folders
 from ..errors import InputError
 from ..modalities import assign_modalities, normalise_modality
 
@@ -12,7 +13,8 @@ from ..modalities import assign_modalities, normalise_modality
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     """FILE... (modality from the name) and --modality NAME=FILE (explicit)."""
     parser.add_argument("files", nargs="*", metavar="FILE",
-                        help="volume files or DICOM folders; the modality is read from the name (t1c, t2f, FLAIR, CT1 ...)")
+                        help="volume files, DICOM series folders or a case folder holding them (BraTS-style "
+                             "names, a DICOM study); the modality is read from the name (t1c, t2f, FLAIR, CT1 ...)")
     parser.add_argument("--modality", "-m", action="append", default=[], metavar="NAME=FILE",
                         help="give a volume's modality explicitly (T1, T1C, T2, FLAIR, CT, PET); repeatable")
     parser.add_argument("--reference", metavar="MODALITY",
@@ -51,7 +53,7 @@ def input_files(args: argparse.Namespace) -> dict[str, str]:
         if modality in explicit:
             raise InputError(f"{modality} was given twice; keep one volume per modality.")
         explicit[modality] = path
-    by_name = assign_modalities(args.files) if args.files else {}
+    by_name = assign_modalities(expand_case_folders(args.files)) if args.files else {}
     for modality, path in by_name.items():
         if modality in explicit:
             raise InputError(

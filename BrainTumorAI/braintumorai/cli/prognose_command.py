@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from ..case_folder import SEGMENTATION_TOKENS, case_folder_contents, is_segmentation_name
 from ..errors import InputError
 from ..modalities import guess_modality, normalise_modality
 from ..survival.visit_features import TREATMENTS
 from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer
 
-_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-_SEGMENTATION_TOKENS = ("seg", "segmentation")
 
 
 def add_parser(subparsers) -> None:
@@ -54,22 +52,20 @@ def parse_visit(text: str) -> dict:
     day_text, files = text.split(":", 1)
     day = _day(day_text, f"--visit {text}")
     items = [item for item in files.split(",") if item]
-    if len(items) == 1 and "=" not in items[0] and Path(items[0]).is_dir() and not _is_dicom_folder(Path(items[0])):
-        items = sorted(str(p) for p in Path(items[0]).iterdir() if p.name.lower().endswith(_IMAGE_SUFFIXES))
-        if not items:
-            raise InputError(f"The folder '{files}' of --visit {text} holds no NIfTI, NRRD or MetaImage file.")
+    contents = case_folder_contents(items[0]) if len(items) == 1 and "=" not in items[0] else None
+    if contents is not None:
+        items = contents[0] + ([f"seg={contents[1]}"] if contents[1] else [])
     study, segmentation = {}, None
     for item in items:
         if "=" in item:
             name, path = item.split("=", 1)
-            if name.strip().lower() in _SEGMENTATION_TOKENS:
+            if name.strip().lower() in SEGMENTATION_TOKENS:
                 modality = "seg"
             else:
                 modality = normalise_modality(name)
         else:
             path = item
-            tokens = Path(item).name.lower().replace("-", "_").replace(".", "_").split("_")
-            modality = "seg" if any(t in _SEGMENTATION_TOKENS for t in tokens) else guess_modality(item)
+            modality = "seg" if is_segmentation_name(item) else guess_modality(item)
             if modality is None:
                 raise InputError(f"Cannot tell the modality of '{item}' in --visit {text} from its name; write it "
                                  "as NAME=FILE (T1, T1C, T2, FLAIR, CT, PET or seg).")
@@ -82,10 +78,6 @@ def parse_visit(text: str) -> dict:
         else:
             study[modality] = path
     return {"day": day, "study": study or None, "segmentation": segmentation, "name": f"visit on day {day:g}"}
-
-
-def _is_dicom_folder(folder: Path) -> bool:
-    return not any(p.name.lower().endswith(_IMAGE_SUFFIXES) for p in folder.iterdir())
 
 
 def with_treatments(visits: list[dict], treatments: list[str]) -> list[dict]:
