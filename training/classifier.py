@@ -263,7 +263,7 @@ def command_evaluate(args) -> int:
         b_results = evaluate_subsets(baseline, b_feats, b_scores, test, modalities, classes,
                                      baseline_card.get("calibration", {}), n_bootstrap=0)
         evaluation["transfer_learning"] = {"pretrained_then_finetuned": _summary(results),
-                                           "from_scratch_same_budget": _summary(b_results)}
+                                           "from_scratch_baseline": _summary(b_results)}
         rows = [{"model": name, **{k: f"{v:.4f}" for k, v in s.items() if v is not None}}
                 for name, s in evaluation["transfer_learning"].items()]
         markdown += ["### Transfer learning: pretrained vs from scratch\n", markdown_table(rows, list(rows[0])), ""]
