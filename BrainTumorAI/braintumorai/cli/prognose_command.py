@@ -12,7 +12,6 @@ from ..survival.visit_features import TREATMENTS
 from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer
 
 
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "prognose", help="predict survival from a patient's visits and write survival.json with its figure",
