@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 # Share of exact zeros above which a volume is taken as skull-stripped (BraTS-like).
 _SKULL_STRIPPED_ZERO_SHARE = 0.2
@@ -40,13 +43,41 @@ def estimate_brain_mask(image: sitk.Image) -> sitk.Image:
     return sitk.Cast(sitk.Or(mask, holes), sitk.sitkUInt8)
 
 
+def _ball(radius: int) -> np.ndarray:
+    """ITK's binary ball of ``radius`` voxels (offsets with |offset| <= radius + 0.5)."""
+    offsets = np.arange(-radius, radius + 1)
+    distance2 = offsets[:, None, None] ** 2 + offsets[None, :, None] ** 2 + offsets[None, None, :] ** 2
+    return distance2 <= (radius + 0.5) ** 2
+
+
+def _fill_holes(mask: np.ndarray, structure: Optional[np.ndarray] = None) -> np.ndarray:
+    """``mask`` with every background component that does not touch the array's border
+    filled; with a 2-D ``structure`` the components, and so the holes, are those of each slice."""
+    labels, count = ndimage.label(~mask, structure=structure)
+    edge = np.ones(mask.shape, bool)
+    if structure is None:
+        edge[1:-1, 1:-1, 1:-1] = False
+    else:  # in-slice connectivity: a slice's border is its rim (axes 1 and 2)
+        edge[:, 1:-1, 1:-1] = False
+    outside = np.zeros(count + 1, bool)
+    outside[np.unique(labels[edge])] = True
+    outside[0] = True  # label 0 is the mask itself
+    return mask | ~outside[labels]
+
+
 def _close_and_fill(mask: sitk.Image, radius: int) -> sitk.Image:
-    """Morphological closing, then holes filled in 3-D and slice by slice (a ventricle
-    touching the field edge is no 3-D hole), on an identity-geometry copy: oblique
-    slices cannot be re-joined."""
-    mask = sitk.BinaryMorphologicalClosing(mask, [radius] * 3)
-    filled = sitk.BinaryFillhole(sitk.GetImageFromArray(sitk.GetArrayFromImage(mask)))
-    slices = [sitk.BinaryFillhole(filled[:, :, z]) for z in range(filled.GetSize()[2])]
-    filled = sitk.JoinSeries(slices)
-    filled.CopyInformation(mask)
-    return sitk.Cast(filled, sitk.sitkUInt8)
+    """Morphological closing (a safe border, as ITK's), then holes filled in 3-D and slice by
+    slice (a ventricle touching the field edge is no 3-D hole). Labelled with scipy in one
+    pass each: the same masks as ITK's closing and per-slice BinaryFillhole, about ten times
+    faster (one ITK call per slice was most of the cost)."""
+    array = sitk.GetArrayViewFromImage(mask).astype(bool)
+    ball = _ball(radius)
+    padded = np.pad(array, radius)
+    closed = ndimage.binary_erosion(ndimage.binary_dilation(padded, ball), ball, border_value=1)
+    closed = closed[radius:-radius, radius:-radius, radius:-radius]
+    in_slice = np.zeros((3, 3, 3), bool)
+    in_slice[1] = ndimage.generate_binary_structure(2, 1)  # array axis 0 is the image's z
+    filled = _fill_holes(_fill_holes(closed), in_slice)
+    out = sitk.GetImageFromArray(filled.astype(np.uint8))
+    out.CopyInformation(mask)
+    return out
