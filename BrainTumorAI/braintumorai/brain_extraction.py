@@ -117,7 +117,7 @@ def _ct_brain(array: np.ndarray, head: np.ndarray, spacing_zyx) -> np.ndarray:
     soft = ndi.binary_opening(soft, _ball(1.5 / voxel + 0.5))
     labels, count = ndi.label(soft)
     if count == 0:
-        raise InputError("No brain tissue was found inside the skull on the CT; check the volume and its units (HU).")
+        raise InputError("no brain tissue was found inside the skull; check that the volume is a CT in Hounsfield units.")
     brain = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     brain = ndi.binary_closing(brain, _ball(4.0 / voxel), border_value=0)
     return _fill(brain) & head

@@ -198,7 +198,10 @@ def align(study: Study, reference: Optional[str] = None, register: bool = False)
                             transforms, brain_source="given")
     # A raw study (with the head) gets its brain extracted; a skull-stripped one its non-zero voxels.
     source = next((m for m in EXTRACTION_ORDER if m in images), None)
-    stripped, extracted = looks_skull_stripped(images[source], source) if source else (True, None)
+    try:
+        stripped, extracted = looks_skull_stripped(images[source], source) if source else (True, None)
+    except InputError as error:  # the extraction's reason, said of the file it read
+        raise InputError(f"{source} ('{study.names.get(source, source)}'): {error}") from None
     mask = estimate_brain_mask(fixed) if stripped else extracted
     return AlignedStudy(reference, images, mask, status, overlap, dict(study.names), dict(study.metadata), transforms,
                         skull_stripped=stripped, brain_source="estimated" if stripped else source)
