@@ -135,7 +135,9 @@ def test_after_classify_on_an_oblique_phantom_the_peak_slice_is_hot_at_the_tumou
             assert hot(picture[row, column]) and grey(plain[row, column]), orientation
             in_tumour = labels > 0
             hot_pixels = np.array([[hot(p) for p in line] for line in picture])
-            assert hot_pixels[in_tumour].mean() > 0.5, orientation  # most of the tumour is covered
-            assert hot_pixels[in_tumour].mean() > 5 * hot_pixels[~in_tumour].mean(), orientation
+            # The fine map covers part of the tumour (where the evidence is), and lies on it
+            # rather than beside it: hot pixels are far more frequent inside than outside.
+            inside, outside = hot_pixels[in_tumour].mean(), hot_pixels[~in_tumour].mean()
+            assert inside > 0.05 and inside > 20 * outside, (orientation, inside, outside)
     finally:
         renderer.close()

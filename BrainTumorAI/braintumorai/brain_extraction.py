@@ -168,10 +168,13 @@ def foreground_litres(image: sitk.Image, modality: str) -> float:
     """Volume (L) of the image's foreground: the head of a raw study, the brain of a stripped one."""
     work = _working_copy(image)
     array = sitk.GetArrayFromImage(work)
-    if modality == "CT":  # air and skull-stripping background at about -1000 HU
-        mask = _foreground(np.maximum(array, -1000.0) + 1000.0, 0.0)
-    else:
-        mask = _foreground(array, 0.0)
+    try:
+        if modality == "CT":  # air and skull-stripping background at about -1000 HU
+            mask = _foreground(np.maximum(array, -1000.0) + 1000.0, 0.0)
+        else:
+            mask = _foreground(array, 0.0)
+    except InputError:
+        return 0.0  # nothing above the background (an inverted or empty volume): for the checks to name
     return float(mask.sum() * np.prod(work.GetSpacing()) / 1e6)
 
 
