@@ -28,7 +28,8 @@ from slicer.util import VTKObservationMixin
 MODALITY_PARAMETERS = {"T1": "t1Volume", "T1C": "t1cVolume", "T2": "t2Volume", "FLAIR": "flairVolume",
                        "CT": "ctVolume", "PET": "petVolume"}
 REFERENCE_CHOICES = ["Auto", "T1C", "T1", "FLAIR", "T2", "CT", "PET"]
-SALIENCY_CHOICES = ["Fine (LayerCAM x Grad-CAM)", "Grad-CAM", "Grad-CAM++", "Occlusion (slow)", "None"]  # see BrainTumorAILib.panel_options
+# The labels BrainTumorAILib.panel_options maps to saliency methods.
+SALIENCY_CHOICES = ["Fine (LayerCAM x Grad-CAM)", "Grad-CAM", "Grad-CAM++", "Occlusion (slow)", "None"]
 NOT_FOR_CLINICAL_USE = (
     "BrainTumorAI is research software and is not for clinical use: it is not a medical device "
     "and must not be used for diagnosis or treatment decisions. The bundled model weights are "

@@ -16,7 +16,8 @@ from .survival_task import SurvivalOptions
 from .visits import StudyVisit, images_text, parse_day
 
 # Label shown in the panel -> method name of braintumorai.saliency.
-SALIENCY_METHODS = {"Fine (LayerCAM x Grad-CAM)": "layercam", "Grad-CAM": "gradcam", "Grad-CAM++": "gradcam++", "Occlusion (slow)": "occlusion", "None": None}
+SALIENCY_METHODS = {"Fine (LayerCAM x Grad-CAM)": "layercam",
+                    "Grad-CAM": "gradcam", "Grad-CAM++": "gradcam++", "Occlusion (slow)": "occlusion", "None": None}
 # Columns of the visits table: Use, Study, Day, one per treatment, Images.
 VISIT_COLUMNS = ("Use", "Study", "Day", *(kind.capitalize() for kind in TREATMENTS), "Images")
 DAY_COLUMN = 2

@@ -4,9 +4,9 @@ on the same input, in the same run.
 Input: a phantom study resampled onto the BraTS grid (240x240x155 at 1 mm by default), with
 the four MRI and with all six modalities. For each:
 
-- **this product**: ``Classifier.predict`` with its default saliency (the maps on the reference grid) and
-  ``result.save`` (result.json and every map written), then ``Prognosticator.predict`` over
-  three visits (when a prognosis model is installed);
+- **this product**: ``Classifier.predict`` with its default saliency (the maps on the
+  reference grid) and ``result.save`` (result.json and every map written), then
+  ``Prognosticator.predict`` over three visits (when a prognosis model is installed);
 - **the baseline**: ``LoadImaged``, ``EnsureChannelFirstd``, ``Orientationd``, ``Spacingd`` to
   the same model spacing, ``ResizeWithPadOrCropd`` to the same grid, ``NormalizeIntensityd``,
   a 3-D ``DenseNet121`` over the stacked channels, ``GradCAM`` from ``monai.visualize``, the

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import SimpleITK as sitk
 
+from .brain_mask import fill_holes
 from .errors import InputError
 
 # Preference of modalities to extract the brain from (the first present is used).
@@ -106,13 +107,13 @@ def _mri_brain(array: np.ndarray, head: np.ndarray, spacing_zyx, barrier: np.nda
     brain = labels == int(np.argmax(inside))
     brain = ndi.binary_dilation(brain, _ball(1.0), iterations=steps + 1, mask=candidates)
     brain = ndi.binary_closing(brain, _ball(4.0 / voxel), border_value=0)
-    return _fill(brain)
+    return fill_holes(brain)
 
 
 def _ct_brain(array: np.ndarray, head: np.ndarray, spacing_zyx) -> np.ndarray:
     voxel = float(np.mean(spacing_zyx))
     bone = ndi.binary_closing(array > 300.0, _ball(1.0))
-    enclosed = _fill(bone) & ~bone
+    enclosed = fill_holes(bone) & ~bone
     soft = enclosed & (array > -20.0) & (array < 100.0)
     soft = ndi.binary_opening(soft, _ball(1.5 / voxel + 0.5))
     labels, count = ndi.label(soft)
@@ -120,7 +121,7 @@ def _ct_brain(array: np.ndarray, head: np.ndarray, spacing_zyx) -> np.ndarray:
         raise InputError("no brain tissue was found inside the skull; check that the volume is a CT in Hounsfield units.")
     brain = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     brain = ndi.binary_closing(brain, _ball(4.0 / voxel), border_value=0)
-    return _fill(brain) & head
+    return fill_holes(brain) & head
 
 
 def _skull_barrier(image: sitk.Image, work: sitk.Image, level: float) -> np.ndarray:
@@ -134,14 +135,6 @@ def _skull_barrier(image: sitk.Image, work: sitk.Image, level: float) -> np.ndar
         dark = sitk.BinShrink(dark, factors)
     barrier = sitk.GetArrayFromImage(dark) > 0
     return ndi.binary_dilation(barrier, _ball(1.0)) & ~(sitk.GetArrayFromImage(work) <= 0)
-
-
-def _fill(mask: np.ndarray) -> np.ndarray:
-    """Holes filled in 3-D and in every axial slice."""
-    mask = ndi.binary_fill_holes(mask)
-    for z in range(mask.shape[0]):
-        mask[z] = ndi.binary_fill_holes(mask[z])
-    return mask
 
 
 def extract_brain(image: sitk.Image, modality: str) -> sitk.Image:
@@ -181,10 +174,11 @@ def foreground_litres(image: sitk.Image, modality: str) -> float:
 def looks_skull_stripped(image: sitk.Image, modality: str) -> tuple[bool, sitk.Image | None]:
     """Whether ``image`` is already skull-stripped; when it is not, also the extracted
     brain mask (so the caller need not extract twice)."""
-    if foreground_litres(image, modality) <= _BRAIN_LITRES_MAX:
+    foreground = foreground_litres(image, modality)
+    if foreground <= _BRAIN_LITRES_MAX:
         return True, None
     mask = extract_brain(image, modality)
     brain = float(sitk.GetArrayViewFromImage(mask).sum() * np.prod(image.GetSpacing()) / 1e6)
-    if brain >= _STRIPPED_SHARE * foreground_litres(image, modality):
+    if brain >= _STRIPPED_SHARE * foreground:
         return True, None
     return False, mask

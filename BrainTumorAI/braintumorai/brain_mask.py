@@ -65,6 +65,14 @@ def _fill_holes(mask: np.ndarray, structure: Optional[np.ndarray] = None) -> np.
     return mask | ~outside[labels]
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """A (z, y, x) bool mask with its holes filled in 3-D, then in every axial slice (a
+    ventricle open at the field's edge is no 3-D hole, but is one in its slices)."""
+    in_slice = np.zeros((3, 3, 3), bool)
+    in_slice[1] = ndimage.generate_binary_structure(2, 1)
+    return _fill_holes(_fill_holes(mask), in_slice)
+
+
 def _close_and_fill(mask: sitk.Image, radius: int) -> sitk.Image:
     """Morphological closing (a safe border, as ITK's), then holes filled in 3-D and slice by
     slice (a ventricle touching the field edge is no 3-D hole). Labelled with scipy in one
@@ -75,9 +83,6 @@ def _close_and_fill(mask: sitk.Image, radius: int) -> sitk.Image:
     padded = np.pad(array, radius)
     closed = ndimage.binary_erosion(ndimage.binary_dilation(padded, ball), ball, border_value=1)
     closed = closed[radius:-radius, radius:-radius, radius:-radius]
-    in_slice = np.zeros((3, 3, 3), bool)
-    in_slice[1] = ndimage.generate_binary_structure(2, 1)  # array axis 0 is the image's z
-    filled = _fill_holes(_fill_holes(closed), in_slice)
-    out = sitk.GetImageFromArray(filled.astype(np.uint8))
+    out = sitk.GetImageFromArray(fill_holes(closed).astype(np.uint8))
     out.CopyInformation(mask)
     return out

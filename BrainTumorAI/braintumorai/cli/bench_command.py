@@ -12,8 +12,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="time this product's classify (+ prognose) against a MONAI DenseNet121 + GradCAM pipeline",
         description="Time, on one generated 240x240x155 study with 4 and with 6 modalities, this product's classify "
-                    "with its default saliency (maps written) and prognose over 3 visits, against the pipeline a MONAI user would "
-                    "write (LoadImaged, Orientationd, Spacingd, NormalizeIntensityd, DenseNet121, GradCAM, Invertd, "
+                    "with its default saliency (maps written) and prognose over 3 visits, against the pipeline a "
+                    "MONAI user would write (LoadImaged, Orientationd, Spacingd, NormalizeIntensityd, DenseNet121, GradCAM, Invertd, "
                     "SaveImage): in-process medians after a warm-up, whole-process times, peak memory, and the speed-up. "
                     "On a CUDA machine the GPU is measured too, in float16 and bfloat16.",
     )

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         steps.end()
 
         latest = records[-1]
-        report = steps.begin(f"Classifying the latest visit (day {latest.visit_day}) with saliency (fine LayerCAM x Grad-CAM)")
+        report = steps.begin(f"Classifying the latest visit (day {latest.visit_day}) with saliency "
+                             "(fine LayerCAM x Grad-CAM)")
         classifier = Classifier.load(device=args.device)
         result = classifier.predict(latest.files, progress=report)
         classification = result.save(out / "classification", final_dir=final / "classification")

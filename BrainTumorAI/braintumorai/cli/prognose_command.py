@@ -53,7 +53,7 @@ def parse_visit(text: str) -> dict:
     items = [item for item in files.split(",") if item]
     contents = case_folder_contents(items[0]) if len(items) == 1 and "=" not in items[0] else None
     if contents is not None:
-        items = contents[0] + ([f"seg={contents[1]}"] if contents[1] else [])
+        items = contents[0] + ([contents[1]] if contents[1] else [])  # a *seg* name reads as the segmentation
     study, segmentation = {}, None
     for item in items:
         if "=" in item:
