@@ -143,3 +143,19 @@ def test_classify_prints_json_progress_lines_a_program_can_read(tmp_path, capsys
     fractions = [line["progress"] for line in lines]
     assert len(lines) >= 4 and fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert all(isinstance(line["stage"], str) and line["stage"] for line in lines)
+
+
+def test_a_refusal_after_text_progress_starts_on_a_line_of_its_own(tmp_path, capsys):
+    """--progress text rewrites one line; a run that then fails ends that line first, so the
+    one-sentence refusal is a line of its own (as a terminal shows it)."""
+    from braintumorai.cli import main
+    from imaging_helpers import head_with_blob
+
+    image = head_with_blob((48, 56, 48), (3.0, 3.0, 3.0), texture=True)
+    sitk.WriteImage(image, str(tmp_path / "case-t1c.nii.gz"))
+    code = main(["classify", str(tmp_path / "case-t1c.nii.gz"), "--class", "astrocytoma", "--device", "cpu",
+                 "--out", str(tmp_path / "out"), "--progress", "text"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "\r  " in err  # the progress line was drawn
+    assert err.endswith("\n") and err.splitlines()[-1].startswith("braintumorai classify: ")

@@ -12,6 +12,7 @@ from ..errors import BrainTumorAIError
 from . import (batch_command, bench_command, classify_command, demo_command, inspect_command, models_command,
                prognose_command, synthetic_commands)
 from .interruption import describe, exit_code, signals_as_exceptions
+from .progress import end_open_line
 
 # Each sub-command module has add_parser(subparsers) and run(args) -> int.
 COMMANDS = [inspect_command, classify_command, prognose_command, batch_command, demo_command, bench_command,
@@ -48,13 +49,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             return int(args.run(args) or 0)
         except BrainTumorAIError as error:
+            end_open_line()
             print(f"braintumorai {args.command}: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt as stop:
+            end_open_line()
             hint = getattr(args, "interrupted_hint", "nothing half-written was left in place.")
             print(f"braintumorai {args.command}: stopped by {describe(stop)}; {hint}", file=sys.stderr)
             return exit_code(stop)
         except MemoryError:
+            end_open_line()
             print(f"braintumorai {args.command}: ran out of memory; close other programs or give smaller volumes.",
                   file=sys.stderr)
             return 2

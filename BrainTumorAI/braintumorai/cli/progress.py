@@ -37,13 +37,19 @@ def progress_mode(args: argparse.Namespace) -> str:
     return "text" if sys.stderr.isatty() else "none"
 
 
+# A rewritten text progress line is on stderr without its newline.
+_line_open = False
+
+
 def progress_printer(mode: str, stream: Optional[TextIO] = None) -> Optional[Progress]:
     """A ``(stage, fraction)`` callback printing in ``mode``; None for ``none``."""
     if mode == "none":
         return None
 
     def text(stage: str, fraction: float) -> None:
+        global _line_open
         print(f"\r  {stage} ({fraction:.0%})".ljust(60), end="", file=stream or sys.stderr, flush=True)
+        _line_open = _line_open or stream is None
 
     def json_line(stage: str, fraction: float) -> None:
         line = json.dumps({PROGRESS_KEY: round(min(max(float(fraction), 0.0), 1.0), 4), "stage": str(stage)})
@@ -61,5 +67,14 @@ def scaled(report: Optional[Progress], start: float, end: float) -> Optional[Pro
 
 def end_text_progress(mode: str) -> None:
     """Finish the rewritten text line so the summary starts on a line of its own."""
+    global _line_open
     if mode == "text":
         print(file=sys.stderr)
+        _line_open = False
+
+
+def end_open_line() -> None:
+    """End a text progress line still open on stderr (a run stopped by an error or a
+    signal), so the message that follows starts on a line of its own."""
+    if _line_open:
+        end_text_progress("text")
