@@ -86,19 +86,47 @@ def _execute(jobs: list[dict], workers: int, scheduler, report: Callable[[dict],
 
 def run_batch(root: os.PathLike, out: os.PathLike, workers: int = 1, scheduler=None, saliency: Optional[str] = None,
               model: Optional[str] = None, prognosis_model: Optional[str] = None, device: Optional[str] = None,
-              prognosis: bool = True, progress: Optional[ProgressCallback] = None) -> dict:
-    """Run every job of the cohort at ``root`` into ``out``; returns a summary
-    ``{cases, patients, failed, skipped_finished, seconds, results_csv}``."""
+              prognosis: bool = True, progress: Optional[ProgressCallback] = None,
+              out_option: Optional[str] = None) -> dict:
+    """Run every job of the cohort at ``root`` (a folder, or a manifest file: that one is read)
+    into ``out``; returns a summary ``{cases, patients, failed, skipped_finished, seconds,
+    results_csv, skipped_by_loader}``. ``out`` is checked and locked before any work as
+    :func:`braintumorai.output_folder.batch_folder` says; ``out_option`` names it in messages."""
     from .datasets import load_dataset
+    from .output_folder import batch_folder
 
     if workers < 1:
         raise InputError(f"--workers {workers} is not a number of processes; use 1 or more.")
-    root_path = Path(root)
-    dataset = load_dataset(root_path.parent if root_path.is_file() else root_path)
-    if not dataset.records:
-        raise InputError(f"No usable case was found in '{root}'; {dataset.skipped_report() or 'it is empty'}.")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with batch_folder(out, option=out_option) as out:  # checked before any work, locked for the run
+        dataset = load_dataset(Path(root))
+        _refuse_unsafe_names(dataset)
+        if not dataset.records:
+            raise InputError(f"No usable case was found in '{root}'; "
+                             f"{_first_reasons(dataset) or 'it is empty'}.")
+        return _run(dataset, out, workers, scheduler, saliency, model, prognosis_model, device, prognosis,
+                    progress)
+
+
+def _first_reasons(dataset, shown: int = 2) -> str:
+    """The first reasons the loader left cases out, short (a cohort can skip hundreds)."""
+    reasons = [f"{what}: {why.rstrip('.')}" for what, why in dataset.skipped[:shown]]
+    more = len(dataset.skipped) - shown
+    return "; ".join(reasons) + (f" (and {more} more left out)" if more > 0 else "")
+
+
+def _refuse_unsafe_names(dataset) -> None:
+    """Case and patient ids become folder names under --out: a path separator, '.' or '..'
+    would reach outside it (every layout's reader keeps them plain; this is the last guard)."""
+    for record in dataset.records:
+        for what, name in (("case id", record.case_id), ("patient id", record.patient_id)):
+            if not name or any(sep in name for sep in ("/", "\\", "\0")) or name in (".", "..") \
+                    or os.path.isabs(name):
+                raise InputError(f"The {what} '{name}' is not a plain folder name, and it would be written outside "
+                                 "--out; rename it in the manifest.")
+
+
+def _run(dataset, out: Path, workers, scheduler, saliency, model, prognosis_model, device, prognosis,
+         progress) -> dict:
     todo, done = plan_jobs(dataset, out, saliency, model, prognosis_model, device, prognosis)
     start, finished = time.perf_counter(), [0]
 

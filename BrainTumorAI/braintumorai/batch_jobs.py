@@ -52,12 +52,21 @@ def _in_place(folder: Path, write) -> None:
         write(temporary)
         try:
             os.rename(temporary, folder)
-        except OSError:  # finished by someone else, or a failed attempt's folder: replace a failure only
-            if (folder / ERROR_FILE).exists():
-                shutil.rmtree(folder)
+        except OSError:  # finished by someone else, or a failed attempt's folder: replace a failure only,
+            # and only a folder holding nothing but the error.json a failed job writes.
+            if _holds_only_an_error(folder):
+                (folder / ERROR_FILE).unlink()
+                folder.rmdir()
                 os.rename(temporary, folder)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _holds_only_an_error(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and not folder.is_symlink() and [p.name for p in folder.iterdir()] == [ERROR_FILE]
+    except OSError:
+        return False
 
 
 def _error_sentence(error: BaseException) -> str:

@@ -12,7 +12,15 @@ Rules for the visits (each stated in the result's ``warnings`` when it applies):
   day, treatments and segmentation, as a visit without imaging;
 - treatments are those received by each visit (``surgery``, ``radiotherapy``,
   ``chemotherapy``); any other kind is refused;
-- the curve after visit ``k`` is read given alive on that visit's day: S(t) is 1 before it.
+- the curve after visit ``k`` is read given alive on that visit's day: S(t) is 1 before it;
+- the latest visit must lie inside the model's time grid (60 months after the first visit for
+  the bundled model): past its end there is nothing left to predict, so it is refused; with
+  less than a year of the grid left after it, a warning says how much the figures cover;
+- at most as many visits as the model saw per patient in training (``max_visits`` of its card,
+  8 for the bundled one, whose phantoms had 2 to 8): more are refused, as the GRU has never
+  run that many steps (199 visits, 198 of them without images, read 0.97 two-year survival
+  where the 3 imaged ones read 0.39);
+- an image file given for two visits (the same bytes) is refused: a follow-up needs its own scan.
 """
 
 from __future__ import annotations
@@ -122,6 +130,7 @@ class Prognosticator:
         start = time.perf_counter()
         warnings: list[str] = []
         visits = _checked_visits(visits, warnings)
+        _check_against_model(visits, self.grid, int(self.card.get("max_visits") or DEFAULT_MAX_VISITS), warnings)
         clinical = _checked_clinical(clinical)
         report("Reading the visits", 0.05)
         data, modalities = self._visit_data(visits, warnings, report)
@@ -268,6 +277,62 @@ def _checked_visits(visits, warnings: list[str]) -> list[PrognosisVisit]:
         warnings.append("Two visits share a day; both were used, in the order given, 0 days apart.")
     return [PrognosisVisit(d, v.study, v.segmentation, v.treatments, v.name or f"visit on day {d:g}")
             for d, v in zip(days, checked)]
+
+
+# The bundled model's phantoms had 2 to 8 visits per patient (braintumorai.synthetic.longitudinal).
+DEFAULT_MAX_VISITS = 8
+
+
+def _check_against_model(visits: list[PrognosisVisit], grid: TimeGrid, max_visits: int, warnings: list[str]) -> None:
+    """Refuse visits the model cannot read: past its time grid, more than it saw in training,
+    or the same image file at two visits; warn when little of the grid is left."""
+    end = float(grid.edges[-1])
+    latest = visits[-1].day
+    months = end / (365.25 / 12)
+    if latest >= end:
+        raise InputError(f"The latest visit is on day {latest:g} after the first, past the end of the model's time "
+                         f"grid (day {end:g}, {months:.0f} months), so there is no survival left to predict; leave "
+                         f"out the visits after day {end:g}.")
+    if end - latest < 365.25:
+        warnings.append(f"The latest visit (day {latest:g}) leaves only {end - latest:.0f} days of the model's "
+                        f"{months:.0f}-month time grid; the median, risk and survival figures cover only that span.")
+    if len(visits) > max_visits:
+        without = sum(v.study is None for v in visits)
+        raise InputError(f"{len(visits)} visits were given ({without} without images), more than the {max_visits} per "
+                         f"patient this model was trained on; give at most {max_visits} (the imaged ones first).")
+    seen: dict[str, PrognosisVisit] = {}
+    for visit in visits:
+        for digest, path in _image_digests(visit.study).items():
+            other = seen.setdefault(digest, visit)
+            if other is not visit:
+                raise InputError(f"The {other.name} and the {visit.name} are given the same image ('{path}' holds "
+                                 "the same bytes at both); a follow-up visit needs its own scan, so check the paths.")
+
+
+def _image_digests(study) -> dict[str, str]:
+    """sha256 (or, for a DICOM folder, its real path) -> path, of each image file of a visit."""
+    import hashlib
+
+    if not isinstance(study, Mapping):
+        return {}
+    digests = {}
+    for value in study.values():
+        if not isinstance(value, (str, os.PathLike)) or not os.path.exists(value):
+            continue
+        if os.path.isdir(value):
+            digests["folder:" + os.path.realpath(value)] = str(value)
+            continue
+        if not os.path.isfile(value):
+            continue  # a FIFO or device: never opened here (it could block); the reader refuses it
+        digest = hashlib.sha256()
+        try:
+            with open(value, "rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            continue  # the reader will say what is wrong with it
+        digests[digest.hexdigest()] = str(value)
+    return digests
 
 
 def _checked_clinical(clinical: Optional[Mapping]) -> dict:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_batch(args.source, args.out, workers=args.workers, scheduler=args.scheduler,
                         saliency=None if args.saliency == "none" else args.saliency, model=args.model,
                         prognosis_model=args.prognosis_model, device=args.device, prognosis=not args.no_prognosis,
-                        progress=progress)
+                        progress=progress, out_option="--out")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -55,4 +55,9 @@ def run(args: argparse.Namespace) -> int:
               f"{len(summary['failed'])} failed; {summary['results_csv']}")
         for case in summary["failed"]:
             print(f"  failed: {case} (see its error.json)")
+        skipped = summary["skipped_by_loader"]
+        if skipped:
+            print(f"{len(skipped)} listed or found but left out:")
+            for what, why in skipped:
+                print(f"  left out: {what}: {why}")
     return 0

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     mode = progress_mode(args)
     report = progress_printer(mode)
     # --out is checked (writable, not in use) before the compute, and replaced only at the end.
-    with output_folder(args.out, option="--out", command="braintumorai classify") as out:
+    with output_folder(args.out, option="--out", command="braintumorai classify",
+                       inputs=list(files.values())) as out:
         if report:
             report("Loading the model", 0.0)
         classifier = Classifier.load(args.model, device=args.device)

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     mode = progress_mode(args)
     report = progress_printer(mode)
     # Checked and locked before the compute; this run's files replace the folder's whole.
-    with output_folder(args.out, option="--out") as folder:
+    inputs = [path for visit in visits for path in [*(visit["study"] or {}).values(), visit["segmentation"]] if path]
+    with output_folder(args.out, option="--out", command="braintumorai prognose", inputs=inputs) as folder:
         if report:
             report("Loading the model", 0.0)
         prognosticator = Prognosticator.load(args.model, device=args.device)

@@ -25,6 +25,19 @@ def text(value: Optional[str]) -> Optional[str]:
     return None if is_missing(value) else str(value).strip()
 
 
+def folder_name(value: Optional[str], what: str) -> Optional[str]:
+    """The stripped cell as a name a batch run may use as a folder name (None when missing);
+    ValueError for one that is not a plain name (a path separator, '.', '..'), which joined
+    onto the output folder would reach outside it."""
+    name = text(value)
+    if name is None:
+        return None
+    if any(sep in name for sep in ("/", "\\", "\0")) or name in (".", "..") or name.startswith("~"):
+        raise ValueError(f"the {what} '{name}' is not a plain folder name (no '/', '\\', '.' or '..'); "
+                         "rename it")
+    return name
+
+
 def number(value: Optional[str], what: str) -> Optional[float]:
     """A float, None when missing; ValueError naming ``what`` otherwise."""
     if is_missing(value):

@@ -58,7 +58,7 @@ from typing import Callable, Iterable, Optional
 
 from ..modalities import MODALITIES, MRI_MODALITIES
 from . import _values
-from .manifest import MANIFEST_NAME, read_manifest
+from .manifest import MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest
 from .records import Dataset, VisitRecord
 from .writers import FILE_SUFFIXES, SEG_SUFFIX
 
@@ -230,32 +230,38 @@ def _detect_synthetic(root: Path) -> bool:
         return False
     try:
         with open(manifest, encoding="utf-8-sig", newline="") as stream:
-            header = [cell.strip() for cell in next(csv.reader(stream), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
+            first = stream.readline()
+    except (OSError, UnicodeDecodeError):
         return True  # a manifest is there; reading it will say what is wrong
-    return "case" in header
+    # A manifest with a misnamed column or tab-separated cells is still one: reading it says
+    # which column it lacks (not that no layout was found).
+    header = {cell.strip().lower() for cell in first.replace("\t", ",").split(",")}
+    return bool(header & set(MANIFEST_COLUMNS)) or "case" in first.lower()
 
 
-def _read_synthetic(root: Path, require_all: bool) -> Dataset:
+def _read_synthetic(root: Path, require_all: bool, manifest: Optional[Path] = None) -> Dataset:
+    """The cohort ``root/manifest.csv`` lists (or ``manifest``, a file of another name there)."""
     collector = _Collector(root, require_all)
-    records, skipped = read_manifest(root / MANIFEST_NAME)
+    manifest = manifest or root / MANIFEST_NAME
+    manifest_name = manifest.name
+    records, skipped = read_manifest(manifest)
     collector.skipped.extend(skipped)
     listed = set()
     for record in records:
         listed.add(record.case_id)
         if not (root / record.case_id).is_dir():
-            collector.skip(record.case_id, f"listed in {MANIFEST_NAME} but has no image folder; left out.")
+            collector.skip(record.case_id, f"listed in {manifest_name} but has no image folder; left out.")
             continue
         missing = [m for m, p in record.files.items() if not Path(p).is_file()]
         if missing:
             names = ", ".join(f"{m} ({Path(record.files[m]).name})" for m in missing)
-            collector.skip(record.case_id, f"missing modality file(s) listed in {MANIFEST_NAME}: {names}; "
+            collector.skip(record.case_id, f"missing modality file(s) listed in {manifest_name}: {names}; "
                                            "the case is left out.")
             continue
         collector.records.append(record)
     for folder in _subdirs(root):
         if folder.name not in listed and any(_is_nifti(p) for p in folder.iterdir()):
-            collector.skip(folder.name, f"image folder not listed in {MANIFEST_NAME}; left out.")
+            collector.skip(folder.name, f"image folder not listed in {manifest_name}; left out.")
     return collector.dataset("synthetic")
 
 

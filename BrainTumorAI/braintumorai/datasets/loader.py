@@ -21,7 +21,7 @@ def load_dataset(root: PathLike, layout: str = "auto", require_all: bool = True)
     """Find every visit under ``root`` without reading any image.
 
     Args:
-        root: the cohort folder (the one holding the case folders, ``manifest.csv``,
+        root: a manifest file (any name: that manifest is read), or the cohort folder (the one holding the case folders, ``manifest.csv``,
             ``images_structural`` or ``Patient-NNN``; a folder whose only
             sub-folder is such a folder works too).
         layout: ``"auto"`` or one of ``LAYOUTS`` (synthetic, lumiere, upenn_gbm,
@@ -42,6 +42,10 @@ def load_dataset(root: PathLike, layout: str = "auto", require_all: bool = True)
     path = Path(root).expanduser()
     if not path.exists():
         raise InputError(f"The dataset folder '{path}' does not exist; give the folder that holds the cases.")
+    if path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".txt") and layout in ("auto", "synthetic"):
+        from .layouts import _read_synthetic
+
+        return _read_synthetic(path.parent, require_all, manifest=path)  # this manifest, not the folder's
     if not path.is_dir():
         raise InputError(f"'{path}' is a file, not a folder; give the folder that holds the cases.")
     if layout != "auto" and layout not in LAYOUTS:

@@ -15,6 +15,7 @@ image files of a row are ``<case>/<case>-<suffix>.nii.gz`` next to the manifest
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import os
 from pathlib import Path
@@ -105,7 +106,8 @@ def update_manifest(path: PathLike, records: Iterable[VisitRecord]) -> Path:
 
 
 def _record_from_row(row: dict[str, str], root: Path) -> VisitRecord:
-    case_id = _values.text(row.get("case"))
+    case_id = _values.folder_name(row.get("case"), "case id")
+    patient_id = _values.folder_name(row.get("patient"), "patient id")
     if case_id is None:
         raise ValueError("the case cell is empty")
     names = [n for n in (row.get("modalities") or "").split(";") if n.strip()]
@@ -123,7 +125,7 @@ def _record_from_row(row: dict[str, str], root: Path) -> VisitRecord:
     seg = case_file(root, case_id, SEG_SUFFIX)
     treatments = tuple(t.strip() for t in (row.get("treatments") or "").split(";") if t.strip())
     return VisitRecord(
-        patient_id=_values.text(row.get("patient")) or case_id,
+        patient_id=patient_id or case_id,
         case_id=case_id,
         visit_day=_values.integer(row.get("visit_day"), "visit_day"),
         files=files,
@@ -157,16 +159,22 @@ def read_manifest(path: PathLike) -> tuple[list[VisitRecord], list[tuple[str, st
         raise InputError(f"No manifest at '{target}'; write one with braintumorai.datasets.write_manifest.")
     try:
         with open(target, encoding="utf-8-sig", newline="") as stream:
-            reader = csv.DictReader(stream)
+            first = stream.readline()
+            stream.seek(0)
+            # A spreadsheet's "tab-separated" export is read as well as a CSV.
+            reader = csv.DictReader(stream, delimiter="\t" if "\t" in first and "," not in first else ",")
+            reader.fieldnames = [str(name).strip() for name in reader.fieldnames or []]
             rows = list(reader)
-            header = list(reader.fieldnames or [])
+            header = list(reader.fieldnames)
     except (UnicodeDecodeError, csv.Error) as error:
         raise InputError(f"'{target}' is not a readable CSV file ({error}); rewrite it as UTF-8 CSV.") from error
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
+        near = [difflib.get_close_matches(c, header, n=1, cutoff=0.5) for c in missing]
+        found = "; ".join(f"found '{n[0]}' instead of '{c}'" for c, n in zip(missing, near) if n)
         raise InputError(
-            f"'{target}' lacks the column(s) {', '.join(missing)}; a manifest needs "
-            f"{', '.join(MANIFEST_COLUMNS)}."
+            f"'{target}' lacks the column{'s' if len(missing) > 1 else ''} {' and '.join(missing)}"
+            f"{f' ({found})' if found else ''}; name its columns {', '.join(MANIFEST_COLUMNS)}."
         )
     records: list[VisitRecord] = []
     skipped: list[tuple[str, str]] = []
