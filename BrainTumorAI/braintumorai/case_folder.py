@@ -44,10 +44,21 @@ def case_folder_contents(folder: os.PathLike) -> Optional[tuple[list[str], Optio
     if any(p.is_file() and not p.name.startswith(".") for p in entries):
         return None  # files without a volume suffix: a DICOM series
     series = [str(p) for p in entries if p.is_dir() and not p.name.startswith(".")]
+    cases = [p for p in series if _holds_volume_files(Path(p))]
+    if cases or (folder / "manifest.csv").is_file():
+        raise InputError(f"'{folder}' is a cohort folder (it holds {len(cases)} case folder{'s' if len(cases) != 1 else ''}"
+                         " with volume files), not one study; give one case's folder, or run braintumorai batch on it.")
     if not series:
         raise InputError(f"The folder '{folder}' holds no volume (NIfTI, NRRD, MetaImage or DICOM series); "
                          "give the volume files themselves.")
     return series, None
+
+
+def _holds_volume_files(folder: Path) -> bool:
+    try:
+        return any(p.name.lower().endswith(IMAGE_SUFFIXES) and p.is_file() for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 def expand_case_folders(paths: list[str]) -> list[str]:

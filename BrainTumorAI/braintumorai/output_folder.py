@@ -49,6 +49,9 @@ MARKER = ".braintumorai-output"
 # tell a leftover of a killed run (its process gone) from a run still writing.
 STAGING_MARK = ".braintumorai-staging"
 KINDS = ("classify", "demo", "prognose", "batch")
+# The output folders swapped in by this process, latest last (the CLI says, when a signal
+# stops it after that, that the results were complete).
+COMPLETED: list = []
 # What an output folder of an earlier version (without the marker) holds: classify's
 # result.json, the demo's classification/result.json, prognose's survival.json, a batch's
 # results.csv or cases/.
@@ -241,6 +244,7 @@ def output_folder(out: PathLike, option: Optional[str] = "--out", command: str =
             check_replaceable(out, option, kind, inputs)  # nothing foreign appeared meanwhile
             with _signals_deferred(out):
                 _swap_in(staging, out)
+                COMPLETED.append(out)
         except OSError as error:
             raise InputError(f"Could not write {where} ({error.strerror or error}); check that it is writable and "
                              "has space.") from None

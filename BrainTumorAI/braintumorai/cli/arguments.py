@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import math
+import os
 
-from ..case_folder import expand_case_folders
+from ..case_folder import SEGMENTATION_TOKENS, expand_case_folders, is_segmentation_name
 from ..errors import InputError
 from ..modalities import assign_modalities, normalise_modality
 
@@ -40,19 +43,49 @@ def pet_arguments(args: argparse.Namespace) -> dict[str, dict]:
     return {"PET": metadata} if metadata else {}
 
 
+def check_exists(path: str, where: str = "") -> None:
+    """Refuse a path that does not exist with that sentence (not "cannot tell the modality"),
+    naming the nearest name in its folder when there is one (a typo). A link is left to the
+    reader, which says what is wrong with it."""
+    if os.path.exists(path) or os.path.lexists(path):
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    near = []
+    if os.path.isdir(folder):
+        with contextlib.suppress(OSError):
+            near = difflib.get_close_matches(os.path.basename(path.rstrip("/")), os.listdir(folder), n=1, cutoff=0.75)
+    hint = f" (did you mean '{os.path.join(os.path.dirname(path), near[0])}'?)" if near else \
+        "" if os.path.isdir(folder) else f" (nor does its folder '{folder}')"
+    raise InputError(f"'{path}'{where} does not exist{hint}; check the path.")
+
+
+def refuse_segmentation(path: str, command: str) -> None:
+    if is_segmentation_name(path) and not os.path.isdir(path):
+        raise InputError(f"'{path}' is a segmentation (a label map), and segmentations are not inputs of {command}: "
+                         "it reads images only; leave it out.")
+
+
 def input_files(args: argparse.Namespace) -> dict[str, str]:
     """modality -> path from FILE... and --modality NAME=FILE; a clear error on clashes."""
     explicit: dict[str, str] = {}
+    command = getattr(args, "command", None) or "this command"
     for item in args.modality:
         if "=" not in item:
             raise InputError(f"'--modality {item}' is not of the form NAME=FILE, e.g. --modality T1C=post.nii.gz.")
         name, path = item.split("=", 1)
         if not path:
             raise InputError(f"'--modality {item}' names no file; give it as NAME=FILE, e.g. --modality T1C=post.nii.gz.")
+        if name.strip().lower() in SEGMENTATION_TOKENS:
+            raise InputError(f"'--modality {item}' gives a segmentation, and segmentations are not inputs of {command}: "
+                             "it reads images only; leave it out.")
+        check_exists(path, f" (--modality {name})")
         modality = normalise_modality(name)
         if modality in explicit:
             raise InputError(f"{modality} was given twice; keep one volume per modality.")
         explicit[modality] = path
+    for path in args.files:
+        check_exists(path)
+        refuse_segmentation(path, command)
     by_name = assign_modalities(expand_case_folders(args.files)) if args.files else {}
     for modality, path in by_name.items():
         if modality in explicit:

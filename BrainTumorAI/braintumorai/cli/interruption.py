@@ -30,12 +30,13 @@ def describe(stop: KeyboardInterrupt) -> str:
 
 
 @contextlib.contextmanager
-def signals_as_exceptions() -> Iterator[None]:
+def signals_as_exceptions(ignore_after: bool = False) -> Iterator[None]:
     """Within the block, the first SIGINT raises ``KeyboardInterrupt`` and the first SIGTERM
     :class:`Terminated`; signals after it are ignored, so the clean-up runs once and to its
     end (a second Ctrl-C would otherwise break it off with a traceback). Main thread only;
     elsewhere Python cannot install handlers and the block runs unchanged. A SIGINT that
-    the parent process ignores (a background job) stays ignored."""
+    the parent process ignores (a background job) stays ignored. With ``ignore_after`` both are
+    ignored after the block (the command is over; what is left is the interpreter's shutdown)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -55,4 +56,4 @@ def signals_as_exceptions() -> Iterator[None]:
         yield
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_IGN if ignore_after else handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ..case_folder import SEGMENTATION_TOKENS, case_folder_contents, is_segmentation_name
 from ..errors import InputError
@@ -20,7 +21,8 @@ def add_parser(subparsers) -> None:
                     "survival.json and survival.png into --out. Research only, not for clinical use.",
     )
     parser.add_argument("--visit", action="append", default=[], metavar="DAY:FILES", required=True,
-                        help="one visit: its day and its files, comma-separated (modality from the name, or NAME=FILE; "
+                        help="one visit: its day and its files, comma-separated (a comma inside a path written twice: "
+                             "a,,b.nii.gz; a negative day as --visit=-30:FILES; modality from the name, or NAME=FILE; "
                              "a *seg* file or seg=FILE is the segmentation), or DAY:FOLDER holding one study; repeat "
                              "per visit; DAY: alone is a visit without images")
     parser.add_argument("--treatment", action="append", default=[], metavar="DAY:KIND",
@@ -50,7 +52,17 @@ def parse_visit(text: str) -> dict:
         raise InputError(f"'--visit {text}' is not of the form DAY:FILES, e.g. --visit 0:t1c.nii.gz,flair.nii.gz.")
     day_text, files = text.split(":", 1)
     day = _day(day_text, f"--visit {text}")
-    items = [item for item in files.split(",") if item]
+    items = split_files(files)
+    for item in items:
+        path = item.split("=", 1)[1] if "=" in item and not os.path.exists(item) else item
+        if not os.path.lexists(path):
+            joined = files.replace(",,", "\0").split(",")
+            glued = next((",".join(joined[i:j]).replace("\0", ",") for i in range(len(joined))
+                          for j in range(i + 2, len(joined) + 1)
+                          if os.path.exists(",".join(joined[i:j]).replace("\0", ","))), None)
+            hint = (f"; '{glued}' does, and a comma inside a path is written twice "
+                    f"('{glued.replace(',', ',,')}')" if glued else "; check the path")
+            raise InputError(f"'{path}' in --visit {text} does not exist{hint}.")
     contents = case_folder_contents(items[0]) if len(items) == 1 and "=" not in items[0] else None
     if contents is not None:
         items = contents[0] + ([contents[1]] if contents[1] else [])  # a *seg* name reads as the segmentation
@@ -77,6 +89,12 @@ def parse_visit(text: str) -> dict:
         else:
             study[modality] = path
     return {"day": day, "study": study or None, "segmentation": segmentation, "name": f"visit on day {day:g}"}
+
+
+def split_files(files: str) -> list[str]:
+    """``a.nii.gz,b.nii.gz`` -> two paths; a comma inside a path is written twice:
+    ``scan,,1-t1c.nii.gz`` is the one file ``scan,1-t1c.nii.gz``."""
+    return [item.replace("\0", ",") for item in files.replace(",,", "\0").split(",") if item]
 
 
 def with_treatments(visits: list[dict], treatments: list[str]) -> list[dict]:
