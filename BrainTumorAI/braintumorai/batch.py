@@ -93,7 +93,7 @@ def run_batch(root: os.PathLike, out: os.PathLike, workers: int = 1, scheduler=N
     results_csv, skipped_by_loader}``. ``out`` is checked and locked before any work as
     :func:`braintumorai.output_folder.batch_folder` says; ``out_option`` names it in messages."""
     from .datasets import load_dataset
-    from .output_folder import batch_folder
+    from .output_folder import batch_folder, mark_batch_folder
 
     if workers < 1:
         raise InputError(f"--workers {workers} is not a number of processes; use 1 or more.")
@@ -103,6 +103,7 @@ def run_batch(root: os.PathLike, out: os.PathLike, workers: int = 1, scheduler=N
         if not dataset.records:
             raise InputError(f"No usable case was found in '{root}'; "
                              f"{_first_reasons(dataset) or 'it is empty'}.")
+        mark_batch_folder(out, option=out_option)
         return _run(dataset, out, workers, scheduler, saliency, model, prognosis_model, device, prognosis,
                     progress)
 

@@ -41,13 +41,13 @@ def case_folder_contents(folder: os.PathLike) -> Optional[tuple[list[str], Optio
             raise InputError(f"The folder '{folder}' holds {len(segmentations)} segmentations; keep one.")
         volumes = [str(p) for p in images if p not in segmentations]
         return volumes, (str(segmentations[0]) if segmentations else None)
-    if any(p.is_file() and not p.name.startswith(".") for p in entries):
-        return None  # files without a volume suffix: a DICOM series
     series = [str(p) for p in entries if p.is_dir() and not p.name.startswith(".")]
     cases = [p for p in series if _holds_volume_files(Path(p))]
     if cases or (folder / "manifest.csv").is_file():
         raise InputError(f"'{folder}' is a cohort folder (it holds {len(cases)} case folder{'s' if len(cases) != 1 else ''}"
                          " with volume files), not one study; give one case's folder, or run braintumorai batch on it.")
+    if any(p.is_file() and not p.name.startswith(".") for p in entries):
+        return None  # files without a volume suffix: a DICOM series
     if not series:
         raise InputError(f"The folder '{folder}' holds no volume (NIfTI, NRRD, MetaImage or DICOM series); "
                          "give the volume files themselves.")

@@ -256,21 +256,28 @@ def output_folder(out: PathLike, option: Optional[str] = "--out", command: str =
 def batch_folder(out: PathLike, option: Optional[str] = "--out", command: str = "braintumorai batch") -> Iterator[Path]:
     """A batch's output folder, checked and locked for the run as :func:`output_folder` checks
     one (a file, below a file, not writable, in use, another kind of result, foreign files:
-    one sentence before any work), then marked as a batch result. A batch adds to the folder
-    case by case (it resumes), so it is not swapped in whole."""
+    one sentence before any work). Nothing is created yet: :func:`mark_batch_folder` makes and
+    marks it once the cohort has been read, so a refusal leaves no trace. A batch adds to the
+    folder case by case (it resumes), so it is not swapped in whole."""
     where = _describe(Path(out), option)
     out = _absolute(out, where)
     check_replaceable(out, option, "batch")
     _check_creatable(out, where)
     with _lock(out.parent / f".{out.name}.lock", where):
-        try:
-            out.mkdir(exist_ok=True)
-            if not (out / MARKER).exists():
-                _mark(out, command, "batch")
-        except OSError as error:
-            raise InputError(f"{where} cannot be written ({error.strerror or error}); choose a writable folder "
-                             "with free space.") from None
+        if not os.access(out if out.is_dir() else out.parent, os.W_OK | os.X_OK):
+            raise InputError(f"{where} cannot be written (permission denied); choose a writable folder.")
         yield out
+
+
+def mark_batch_folder(out: Path, option: Optional[str] = "--out", command: str = "braintumorai batch") -> None:
+    """Create ``out`` (checked by :func:`batch_folder`) and mark it as a batch result."""
+    try:
+        out.mkdir(exist_ok=True)
+        if not (out / MARKER).exists():
+            _mark(out, command, "batch")
+    except OSError as error:
+        raise InputError(f"{_describe(out, option)} cannot be written ({error.strerror or error}); choose a writable "
+                         "folder with free space.") from None
 
 
 def _write_staging_mark(staging: Path) -> None:
