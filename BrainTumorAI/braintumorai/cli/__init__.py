@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; bad input, Ctrl-C, SIGTERM, too little memory and an unwritable
     standard output end it with one line on stderr and the exit codes above (never a traceback)."""
-    command = "braintumorai"
+    command, args = "braintumorai", None
     # On the real command line (argv None) Ctrl-C and SIGTERM are ignored once the command has
     # ended: the interpreter's shutdown would otherwise be killed by them without a word.
     with guarded_streams() as streams, signals_as_exceptions(ignore_after=argv is None):
@@ -94,7 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             completed = getattr(sys.modules.get("braintumorai.output_folder"), "COMPLETED", [])
             done = getattr(stop, "results_complete", None) or (str(completed[-1]) if completed else None)
             hint = (f"the results were already complete in '{done}'." if done else
-                    "nothing half-written was left in place.")
+                    getattr(args, "interrupted_hint", "nothing half-written was left in place."))
             say(f"{command}: stopped by {describe(stop)}; {hint}")
             return exit_code(stop)
         except _ResourceError as error:

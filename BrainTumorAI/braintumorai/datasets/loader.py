@@ -42,7 +42,7 @@ def load_dataset(root: PathLike, layout: str = "auto", require_all: bool = True)
     path = Path(root).expanduser()
     if not path.exists():
         raise InputError(f"The dataset folder '{path}' does not exist; give the folder that holds the cases.")
-    if path.is_file() and path.suffix.lower() in (".csv", ".tsv", ".txt") and layout in ("auto", "synthetic"):
+    if path.is_file() and path.suffix.lower() in (".csv", ".tsv") and layout in ("auto", "synthetic"):
         from .layouts import _read_synthetic
 
         return _read_synthetic(path.parent, require_all, manifest=path)  # this manifest, not the folder's
