@@ -73,6 +73,14 @@ MRI_NEGATIVE_SHARE_WARN = 0.01
 # fresh follow-up phantom came out at 0.96.
 T1_MAX_TAIL_RATIO = 1.5
 T2_MIN_TAIL_RATIO = 0.85
+# With the head kept, scalp fat, vessels and contrast give a T1 a bright tail too (a real
+# T1 spin-echo after gadolinium, head kept: 2.26), so a lone T1 is judged by its tail only
+# when skull-stripped. When both T1 and T2 are given they are compared with each other
+# instead: the T2's tail is the brighter (real studies 1.5-3.5 against 0.4-0.75; phantoms
+# 0.96-14 against 0.23-0.75), so a T1 with the brighter tail means the two are swapped.
+# A saturated window: this share of the brain at the volume's brain maximum (a real MRI: a
+# handful of voxels; clipped at the 60th percentile: 40 %) means the bright tissue is lost.
+MAX_SATURATED_SHARE = 0.05
 
 # --- PET ---------------------------------------------------------------------------------
 # FDG uptake in the brain is several times that around it; a PET whose brain median is
@@ -85,11 +93,14 @@ _SAMPLE_VOXELS = 100_000
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing wrong with one volume: ``refuse`` stops the run, else it is a warning."""
+    """One thing wrong with one volume: ``refuse`` stops the run, else it is a warning;
+    ``widen``: a warning about an input the model cannot fully judge (part of the brain),
+    for which the prediction set is widened."""
 
     modality: str
     refuse: bool
     sentence: str
+    widen: bool = False
 
 
 def geometry_findings(images: Mapping[str, sitk.Image], names: Optional[Mapping[str, str]] = None) -> list[Finding]:
@@ -152,6 +163,7 @@ def volume_features(array: np.ndarray, brain: np.ndarray, spacing_xyz) -> dict:
         "outside_median": float(np.median(outside)) if outside.size else float("nan"),
         "field_correlation": _neighbour_correlation(array, None, spacing_xyz, step),
         "distinct_values": float(np.unique(values[:: max(1, values.size // 20_000)]).size),
+        "saturated_share": float(np.count_nonzero(values >= values.max()) / values.size),
     }
 
 
@@ -167,15 +179,22 @@ def _neighbour_correlation(array: np.ndarray, brain: Optional[np.ndarray], spaci
         both = m[..., columns] & m[..., columns + 1]
         first, second = first[both], second[both]
     x, y = first.astype(np.float64).ravel(), second.astype(np.float64).ravel()
+    if x.size >= 100:
+        # Clipped to the 0.1-99.9 percentiles: one stray voxel (1e6 in a 0-1000 image) would
+        # otherwise dominate Pearson's sums and read as noise, but only where the stride hits it.
+        low, high = np.percentile(np.concatenate([x, y]), [0.1, 99.9])
+        x, y = np.clip(x, low, high), np.clip(y, low, high)
     if x.size < 100 or x.std() == 0 or y.std() == 0:
         return 1.0
     return float(np.corrcoef(x, y)[0, 1])
 
 
 def content_findings(
-    images: Mapping[str, sitk.Image], brain_mask: sitk.Image, names: Optional[Mapping[str, str]] = None
+    images: Mapping[str, sitk.Image], brain_mask: sitk.Image, names: Optional[Mapping[str, str]] = None,
+    skull_stripped: bool = True,
 ) -> list[Finding]:
-    """Content checks of volumes on one grid (the reference grid of an aligned study)."""
+    """Content checks of volumes on one grid (the reference grid of an aligned study);
+    ``skull_stripped``: False when the study came with the head (see ``T1_MAX_TAIL_RATIO``)."""
     names = names or {}
     brain = sitk.GetArrayViewFromImage(brain_mask) > 0
     spacing = brain_mask.GetSpacing()
@@ -186,14 +205,23 @@ def content_findings(
         findings.append(Finding("", False, (
             f"The brain mask holds {brain_ml:.0f} mL, outside the {low:.0f}-{high:.0f} mL of a brain or head; "
             "the volume may not be a whole brain or the mask estimate failed, so the answer may be off.")))
-    for modality, image in images.items():
-        features = volume_features(sitk.GetArrayViewFromImage(image), brain, image.GetSpacing())
-        findings += modality_findings(modality, features, names.get(modality, modality))
+    features = {m: volume_features(sitk.GetArrayViewFromImage(image), brain, image.GetSpacing())
+                for m, image in images.items()}
+    pair = "T1" in features and "T2" in features
+    for modality, f in features.items():
+        check_tail = not pair and (modality != "T1" or skull_stripped)
+        findings += modality_findings(modality, f, names.get(modality, modality), check_tail)
+    if pair and features["T1"]["tail_ratio"] >= features["T2"]["tail_ratio"]:
+        findings.append(Finding("T1", False, (
+            f"T1 ('{names.get('T1', 'T1')}') has a brighter fluid tail than T2 ('{names.get('T2', 'T2')}') (tail ratio "
+            f"{features['T1']['tail_ratio']:.2f} against {features['T2']['tail_ratio']:.2f}), the reverse of a T1 and a "
+            "T2 (bright-fluid contrast like a T2); check that T1 and T2 are not swapped, the answer may be off.")))
     return findings
 
 
-def modality_findings(modality: str, f: Mapping[str, float], name: str) -> list[Finding]:
-    """Findings for one volume from its :func:`volume_features`."""
+def modality_findings(modality: str, f: Mapping[str, float], name: str, check_tail: bool = True) -> list[Finding]:
+    """Findings for one volume from its :func:`volume_features` (``check_tail``: judge a T1's or
+    T2's contrast by its own tail ratio)."""
     who = f"{modality} ('{name}')"
     if f["distinct_values"] < MIN_DISTINCT_VALUES:
         return [Finding(modality, True, (
@@ -206,7 +234,7 @@ def modality_findings(modality: str, f: Mapping[str, float], name: str) -> list[
     if modality == "CT":
         return _ct_findings(who, f)
     if modality in MRI_MODALITIES:
-        return _mri_findings(modality, who, f)
+        return _mri_findings(modality, who, f, check_tail)
     if modality == "PET":
         return _pet_findings(who, f)
     return []
@@ -225,7 +253,7 @@ def _ct_findings(who: str, f: Mapping[str, float]) -> list[Finding]:
     return []
 
 
-def _mri_findings(modality: str, who: str, f: Mapping[str, float]) -> list[Finding]:
+def _mri_findings(modality: str, who: str, f: Mapping[str, float], check_tail: bool = True) -> list[Finding]:
     if f["p99"] <= 0:
         return [Finding(modality, True, (
             f"{who} is negative throughout the brain, but MRI magnitudes are not negative (the volume looks "
@@ -240,6 +268,18 @@ def _mri_findings(modality: str, who: str, f: Mapping[str, float]) -> list[Findi
         findings.append(Finding(modality, False, (
             f"{who} has negative intensities in {100 * f['negative_share']:.0f} % of the brain, which a magnitude "
             "MRI has not (filtered, z-scored or inverted?); the answer may be off.")))
+    if np.isfinite(f["outside_median"]) and f["outside_median"] > max(f["p50"], 0.0):
+        findings.append(Finding(modality, False, (
+            f"{who} is brighter around the brain than in it (median {f['outside_median']:.4g} against "
+            f"{f['p50']:.4g}), as an inverted image is, while an MRI's background is dark; give the original image, "
+            "the prediction set was widened and the answer may be off."), widen=True))
+    if f["saturated_share"] > MAX_SATURATED_SHARE:
+        findings.append(Finding(modality, False, (
+            f"{who} is clipped: {100 * f['saturated_share']:.0f} % of the brain lies at its brightest value "
+            f"({f['p99']:.4g}), so bright tissue such as an enhancing tumour cannot be told apart; give the unclipped "
+            "volume, the prediction set was widened and the answer may be off."), widen=True))
+    if not check_tail:
+        return findings
     if modality == "T1" and f["tail_ratio"] > T1_MAX_TAIL_RATIO:
         findings.append(Finding(modality, False, (
             f"{who} has a bright-fluid contrast like a T2 (tail ratio {f['tail_ratio']:.2f}), not the dark CSF "
