@@ -59,7 +59,8 @@ def duplicate_findings(images: Mapping[str, sitk.Image], names: Mapping[str, str
     findings = []
     for group in seen.values():
         if len(group) > 1:
-            listed = " and ".join(f"{m} ('{names.get(m, m)}')" for m in group)
+            named = [f"{m} ('{names.get(m, m)}')" for m in group]
+            listed = ", ".join(named[:-1]) + " and " + named[-1]
             findings.append(Finding(group[0], True, (
                 f"{listed} hold the same voxels (one volume given as {len(group)} modalities); give each modality "
                 "its own volume.")))
