@@ -176,6 +176,11 @@ def _cut_faces(mask: np.ndarray) -> list[tuple[int, str]]:
     return faces
 
 
+def brain_is_cropped(mask: np.ndarray) -> bool:
+    """True when the brain (bool, numpy (z, y, x)) is cut by the field along all three axes."""
+    return len({axis for axis, _ in _cut_faces(mask)}) == 3
+
+
 def coverage_findings(given: Mapping[str, sitk.Image], reference: str, brain_mask: sitk.Image,
                       names: Mapping[str, str]) -> list[Finding]:
     """Does the study hold the whole brain? ``given``: the volumes as given (their own fields),
@@ -226,16 +231,18 @@ def agreement_findings(given: Mapping[str, sitk.Image], aligned: Mapping[str, si
                        content: Sequence[Finding] = ()) -> list[Finding]:
     """This module's findings merged with the per-volume ``content`` findings
     (:func:`braintumorai.plausibility.content_findings`), in the order a refusal should be
-    told: the same volume twice and a study that does not cover the brain (which also
-    makes a crop look like noise), then what is wrong with one volume, then a volume that
-    does not line up (checked only when nothing else is refused); warnings last.
+    told: the same volume twice, then what is wrong with one volume, then a study that does
+    not cover the brain, then a volume that does not line up (checked only when nothing
+    else is refused); warnings last.
 
     ``given``: the volumes as given (their own fields); ``aligned``: on the reference grid,
     as ``brain_mask``.
     """
     names = names or {}
-    first = duplicate_findings(aligned, names) + coverage_findings(given, reference, brain_mask, names)
-    findings = first + list(content)
+    content = list(content)
+    coverage = coverage_findings(given, reference, brain_mask, names)
+    findings = (duplicate_findings(aligned, names) + [f for f in content if f.refuse] + coverage
+                + [f for f in content if not f.refuse])
     if not any(f.refuse for f in findings):
         findings += alignment_findings(aligned, reference, brain_mask, names)
     return sorted(findings, key=lambda f: not f.refuse)  # stable: the order above among refusals

@@ -141,8 +141,10 @@ def _check_metaimage(path: Path) -> None:
     target = fields.get("elementdatafile", "")
     if not target or target.upper().startswith("LIST") or "%" in target:
         return  # no header, or a list of slice files: left to ITK
-    local = target.upper() == "LOCAL"
-    data = path if local else (path.parent / target)
+    if target.upper() == "LOCAL":
+        return  # one file (.mha): ITK refuses it cut short and keeps NaN as NaN (checked after reading)
+    local = False
+    data = path.parent / target
     if not local:
         inside = os.path.realpath(data.parent) == os.path.realpath(path.parent)
         if not inside:

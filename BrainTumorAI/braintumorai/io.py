@@ -55,7 +55,7 @@ def read_image(path: PathLike) -> sitk.Image:
                     f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume; "
                     "check that the file is complete and in one of these formats."
                 ) from None
-        if is_nifti(path) and image.GetDimension() >= 3:
+        if is_nifti(path) and image.GetDimension() == 3:
             check_nifti_sform(path, image)  # ITK silently drops a sheared sform for the qform
     return check_image(image, str(path))
 

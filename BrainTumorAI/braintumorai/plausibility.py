@@ -48,6 +48,10 @@ MAX_FIELD_OF_VIEW_MM = 500.0
 # 0). Below: refused as not an image of a brain. (Inside the brain alone the figure is too
 # low for a uniform CT at 3 mm, down to 0.26, to separate noise.)
 MIN_NEIGHBOUR_CORRELATION = 0.5
+# That figure owes much to the head against its background; a crop inside the brain has no
+# background (a phantom's 96 mm crop at 8 mm: 0.46), so there only white noise's level reads
+# as noise, and the crop is refused for what it is (content_agreement.coverage_findings).
+MIN_NEIGHBOUR_CORRELATION_IN_A_CROP = 0.2
 # A label map or a mask has a handful of values; an MRI, CT or PET has hundreds.
 MIN_DISTINCT_VALUES = 16
 # Brain (mask) volume: phantoms 1540-2380 mL, the real sample 1640 mL; a head with skull
@@ -207,34 +211,37 @@ def content_findings(
             "the volume may not be a whole brain or the mask estimate failed, so the answer may be off.")))
     features = {m: volume_features(sitk.GetArrayViewFromImage(image), brain, image.GetSpacing())
                 for m, image in images.items()}
+    from .content_agreement import brain_is_cropped
+
+    noise = MIN_NEIGHBOUR_CORRELATION_IN_A_CROP if brain_is_cropped(brain) else MIN_NEIGHBOUR_CORRELATION
     pair = "T1" in features and "T2" in features
+    # Given both, T1 and T2 are judged against each other: swapped when the T1 has the brighter tail.
+    swapped = pair and features["T1"]["tail_ratio"] >= features["T2"]["tail_ratio"]
     for modality, f in features.items():
-        check_tail = not pair and (modality != "T1" or skull_stripped)
-        findings += modality_findings(modality, f, names.get(modality, modality), check_tail)
-    if pair and features["T1"]["tail_ratio"] >= features["T2"]["tail_ratio"]:
-        findings.append(Finding("T1", False, (
-            f"T1 ('{names.get('T1', 'T1')}') has a brighter fluid tail than T2 ('{names.get('T2', 'T2')}') (tail ratio "
-            f"{features['T1']['tail_ratio']:.2f} against {features['T2']['tail_ratio']:.2f}), the reverse of a T1 and a "
-            "T2 (bright-fluid contrast like a T2); check that T1 and T2 are not swapped, the answer may be off.")))
+        check_tail = swapped if pair and modality in ("T1", "T2") else (modality != "T1" or skull_stripped)
+        findings += modality_findings(modality, f, names.get(modality, modality), check_tail, noise,
+                                      strict_tail=not swapped)
     return findings
 
 
-def modality_findings(modality: str, f: Mapping[str, float], name: str, check_tail: bool = True) -> list[Finding]:
+def modality_findings(modality: str, f: Mapping[str, float], name: str, check_tail: bool = True,
+                      min_correlation: float = MIN_NEIGHBOUR_CORRELATION, strict_tail: bool = True) -> list[Finding]:
     """Findings for one volume from its :func:`volume_features` (``check_tail``: judge a T1's or
-    T2's contrast by its own tail ratio)."""
+    T2's contrast by its tail ratio, against the bounds when ``strict_tail``, else as found
+    swapped with its partner; ``min_correlation``: the noise bound)."""
     who = f"{modality} ('{name}')"
     if f["distinct_values"] < MIN_DISTINCT_VALUES:
         return [Finding(modality, True, (
             f"{who} has only {f['distinct_values']:.0f} distinct values in the brain, like a label map or mask, "
             "not an image; give the image volume."))]
-    if f["field_correlation"] < MIN_NEIGHBOUR_CORRELATION:
+    if f["field_correlation"] < min_correlation:
         return [Finding(modality, True, (
             f"{who} does not look like an image of a brain (neighbouring voxels correlate at "
             f"{f['field_correlation']:.2f}, as in noise); check that the right volume was given."))]
     if modality == "CT":
         return _ct_findings(who, f)
     if modality in MRI_MODALITIES:
-        return _mri_findings(modality, who, f, check_tail)
+        return _mri_findings(modality, who, f, check_tail, strict_tail)
     if modality == "PET":
         return _pet_findings(who, f)
     return []
@@ -253,7 +260,8 @@ def _ct_findings(who: str, f: Mapping[str, float]) -> list[Finding]:
     return []
 
 
-def _mri_findings(modality: str, who: str, f: Mapping[str, float], check_tail: bool = True) -> list[Finding]:
+def _mri_findings(modality: str, who: str, f: Mapping[str, float], check_tail: bool = True,
+                  strict_tail: bool = True) -> list[Finding]:
     if f["p99"] <= 0:
         return [Finding(modality, True, (
             f"{who} is negative throughout the brain, but MRI magnitudes are not negative (the volume looks "
@@ -280,11 +288,11 @@ def _mri_findings(modality: str, who: str, f: Mapping[str, float], check_tail: b
             "volume, the prediction set was widened and the answer may be off."), widen=True))
     if not check_tail:
         return findings
-    if modality == "T1" and f["tail_ratio"] > T1_MAX_TAIL_RATIO:
+    if modality == "T1" and (f["tail_ratio"] > T1_MAX_TAIL_RATIO or not strict_tail):
         findings.append(Finding(modality, False, (
             f"{who} has a bright-fluid contrast like a T2 (tail ratio {f['tail_ratio']:.2f}), not the dark CSF "
             "of a T1; check that T1 and T2 are not swapped, the answer may be off.")))
-    if modality == "T2" and f["tail_ratio"] < T2_MIN_TAIL_RATIO:
+    if modality == "T2" and (f["tail_ratio"] < T2_MIN_TAIL_RATIO or not strict_tail):
         findings.append(Finding(modality, False, (
             f"{who} lacks the bright CSF of a T2 (tail ratio {f['tail_ratio']:.2f}); check that it is a T2 and "
             "not a T1 or FLAIR, the answer may be off.")))
