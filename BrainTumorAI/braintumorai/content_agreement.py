@@ -28,7 +28,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from .plausibility import Finding
+from .plausibility import Finding, cut_faces
 
 # Coarse grid of the alignment check (mm): the moves tested are 10-20 mm.
 _COARSE_MM = 5.0
@@ -38,9 +38,6 @@ _ANGLES_DEG = (10.0, 20.0)
 # A move must raise the NMI's excess over 1 by this share to count as a better fit
 # (co-registered phantoms and real studies: every move lowers it; see the README).
 MIN_NMI_GAIN = 0.05
-# A brain whose cross-section at a face of the field is this share of its largest
-# cross-section along that axis is cut by the field (a brainstem at the lowest slice: < 0.2).
-CUT_FACE_SHARE = 0.35
 # A volume whose field holds less than this share of the brain does not cover it.
 MIN_BRAIN_COVERED = 0.9
 
@@ -162,25 +159,6 @@ def alignment_findings(images: Mapping[str, sitk.Image], reference: str, brain_m
     return findings
 
 
-def _cut_faces(mask: np.ndarray) -> list[tuple[int, str]]:
-    """(numpy axis, side) of each face of the field where the brain is cut."""
-    faces = []
-    for axis in range(3):
-        areas = np.count_nonzero(np.moveaxis(mask, axis, 0).reshape(mask.shape[axis], -1), axis=1)
-        largest = areas.max() if areas.size else 0
-        if largest == 0:
-            continue
-        for side, area in (("low", areas[0]), ("high", areas[-1])):
-            if area > CUT_FACE_SHARE * largest:
-                faces.append((axis, side))
-    return faces
-
-
-def brain_is_cropped(mask: np.ndarray) -> bool:
-    """True when the brain (bool, numpy (z, y, x)) is cut by the field along all three axes."""
-    return len({axis for axis, _ in _cut_faces(mask)}) == 3
-
-
 def coverage_findings(given: Mapping[str, sitk.Image], reference: str, brain_mask: sitk.Image,
                       names: Mapping[str, str]) -> list[Finding]:
     """Does the study hold the whole brain? ``given``: the volumes as given (their own fields),
@@ -189,7 +167,7 @@ def coverage_findings(given: Mapping[str, sitk.Image], reference: str, brain_mas
     if not mask.any():
         return []
     findings = []
-    faces = _cut_faces(mask)
+    faces = cut_faces(mask)
     name = f"{reference} ('{names.get(reference, reference)}')"
     if faces:
         direction = np.asarray(brain_mask.GetDirection()).reshape(3, 3)

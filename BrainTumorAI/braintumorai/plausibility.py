@@ -91,6 +91,10 @@ MAX_SATURATED_SHARE = 0.05
 # not above this multiple of the surrounding median has no brain-to-background contrast.
 PET_MIN_BRAIN_TO_BACKGROUND = 1.5
 
+# A brain whose cross-section at a face of the field is this share of its largest
+# cross-section along that axis is cut by the field (a brainstem at the lowest slice: < 0.2).
+CUT_FACE_SHARE = 0.35
+
 # Strided sampling: about this many voxels per volume.
 _SAMPLE_VOXELS = 100_000
 
@@ -193,6 +197,25 @@ def _neighbour_correlation(array: np.ndarray, brain: Optional[np.ndarray], spaci
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def cut_faces(mask: np.ndarray) -> list[tuple[int, str]]:
+    """(numpy axis, side) of each face of the field where the brain is cut."""
+    faces = []
+    for axis in range(3):
+        areas = np.count_nonzero(np.moveaxis(mask, axis, 0).reshape(mask.shape[axis], -1), axis=1)
+        largest = areas.max() if areas.size else 0
+        if largest == 0:
+            continue
+        for side, area in (("low", areas[0]), ("high", areas[-1])):
+            if area > CUT_FACE_SHARE * largest:
+                faces.append((axis, side))
+    return faces
+
+
+def brain_is_cropped(mask: np.ndarray) -> bool:
+    """True when the brain (bool, numpy (z, y, x)) is cut by the field along all three axes."""
+    return len({axis for axis, _ in cut_faces(mask)}) == 3
+
+
 def content_findings(
     images: Mapping[str, sitk.Image], brain_mask: sitk.Image, names: Optional[Mapping[str, str]] = None,
     skull_stripped: bool = True,
@@ -211,8 +234,6 @@ def content_findings(
             "the volume may not be a whole brain or the mask estimate failed, so the answer may be off.")))
     features = {m: volume_features(sitk.GetArrayViewFromImage(image), brain, image.GetSpacing())
                 for m, image in images.items()}
-    from .content_agreement import brain_is_cropped
-
     noise = MIN_NEIGHBOUR_CORRELATION_IN_A_CROP if brain_is_cropped(brain) else MIN_NEIGHBOUR_CORRELATION
     pair = "T1" in features and "T2" in features
     # Given both, T1 and T2 are judged against each other: swapped when the T1 has the brighter tail.
