@@ -59,7 +59,8 @@ def mirrored(good: dict, inputs: Path, modality: str = "FLAIR") -> list[str]:
     """One volume's voxels mirrored left-right, its header unchanged."""
     array = array_of(good[modality])[:, :, ::-1]
     others = [m for m in ("T1", "T1C", "T2") if m != modality]
-    return [*copy(good, inputs, *others), write(like(good[modality], array), inputs / f"mirror-{TOKENS[modality]}.nii.gz")]
+    mirror = write(like(good[modality], array), inputs / f"mirror-{TOKENS[modality]}.nii.gz")
+    return [*copy(good, inputs, *others), mirror]
 
 
 def moved(good: dict, inputs: Path, shift_mm=(25.0, 0.0, 0.0), degrees: float = 0.0) -> list[str]:

@@ -151,7 +151,8 @@ def alignment_findings(images: Mapping[str, sitk.Image], reference: str, brain_m
         best = max(scores, key=lambda k: -np.inf if not np.isfinite(scores[k]) else scores[k])
         if scores[best] - 1.0 > (given - 1.0) * (1.0 + MIN_NMI_GAIN):
             hint = ("check its left-right orientation (a mirrored volume cannot be registered)"
-                    if best.startswith("mirrored") else "check its header, or register it to the reference (--register)")
+                    if best.startswith("mirrored")
+                    else "check its header, or register it to the reference (--register)")
             findings.append(Finding(modality, True, (
                 f"{modality} ('{names.get(modality, modality)}') does not line up with the reference {reference} in "
                 f"content: it fits it better {best} (mutual information {scores[best]:.3f} against {given:.3f} as "
@@ -184,10 +185,11 @@ def coverage_findings(given: Mapping[str, sitk.Image], reference: str, brain_mas
                 f"{name} holds only a part of the brain (cut by its field of view on the {where} sides); give "
                 "volumes that cover the whole brain.")))
             return findings
+        sides = "sides" if len(set(described)) > 1 else "side"
         findings.append(Finding(reference, False, (
-            f"{name} does not cover the whole brain (it is cut by the field of view on the {where} "
-            f"side{'s' if len(set(described)) > 1 else ''}); the model was not made for a part of the brain, so the prediction set was widened and the answer "
-            "may be off."), widen=True))
+            f"{name} does not cover the whole brain (it is cut by the field of view on the {where} {sides}); the "
+            "model was not made for a part of the brain, so the prediction set was widened and the answer may be "
+            "off."), widen=True))
     for modality, image in given.items():
         if modality == reference:
             continue

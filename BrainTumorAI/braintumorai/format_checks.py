@@ -269,7 +269,8 @@ def check_slice_positions(files: Sequence[str], folder: PathLike) -> None:
     for index, gap in enumerate(steps):
         first, second = files[order[index]], files[order[index + 1]]
         if gap < 0.01 * max(typical, 1e-3):
-            raise InputError(f"The DICOM series in '{folder}' has two slices at one position ('{os.path.basename(first)}' "
+            raise InputError(f"The DICOM series in '{folder}' has two slices at one position "
+                             f"('{os.path.basename(first)}' "
                              f"and '{os.path.basename(second)}', {positions[order[index]]:.1f} mm); remove the "
                              "duplicate slice.")
         if gap > 1.5 * typical:
@@ -314,8 +315,8 @@ def check_value_range(image, name: str) -> None:
         raise InputError(f"'{name}' has values up to {largest:.3g}, beyond the single-precision range (about 3.4e38) "
                          "the program computes in; rescale the volume (e.g. to its scanner units) and export it again.")
     if 0 < largest < _FLOAT32.tiny:
-        raise InputError(f"'{name}' has values no larger than {largest:.3g}, below the smallest single-precision number "
-                         "(about 1.2e-38), so they would all read as 0; rescale the volume and export it again.")
+        raise InputError(f"'{name}' has values no larger than {largest:.3g}, below the smallest single-precision "
+                         "number (about 1.2e-38), so they would all read as 0; rescale the volume and export it again.")
     if largest > MAX_MAGNITUDE:
         raise InputError(f"'{name}' has values up to {largest:.3g}, far beyond what a scanner stores (at most "
                          f"{MAX_MAGNITUDE:g}); rescale the volume (e.g. to its scanner units) and export it again.")
