@@ -37,7 +37,7 @@ _SHIFTS_MM = (10.0, 20.0)
 _ANGLES_DEG = (10.0, 20.0)
 # A move must raise the NMI's excess over 1 by this share to count as a better fit
 # (co-registered phantoms and real studies: every move lowers it; see the README).
-MIN_NMI_GAIN = 0.05
+MIN_NMI_GAIN = 0.2
 # A volume whose field holds less than this share of the brain does not cover it.
 MIN_BRAIN_COVERED = 0.9
 
