@@ -15,7 +15,8 @@ from imaging_helpers import head_with_blob, rotation
 def _study(tmp_path, shift_flair_mm=0.0):
     t1c = head_with_blob((90, 100, 80), (2.0, 2.0, 2.0), texture=True)
     t2 = head_with_blob((60, 66, 30), (3.0, 3.0, 5.0), rotation("z", 10), texture=True)
-    flair = head_with_blob((90, 100, 80), (2.0, 2.0, 2.0), texture=True)
+    # Its own voxels: a copy of the T1C's given as FLAIR is refused (one volume as two modalities).
+    flair = head_with_blob((90, 100, 80), (2.0, 2.0, 2.0), texture=True) * 0.8
     flair.SetOrigin((np.asarray(flair.GetOrigin()) + [shift_flair_mm, 0, 0]).tolist())
     paths = []
     for name, image in (("case_t1c.nii.gz", t1c), ("case_t2w.nrrd", t2), ("case_flair.mha", flair)):

@@ -36,11 +36,14 @@ def survey_study(study) -> dict:
     import SimpleITK as sitk
 
     from braintumorai import plausibility
+    from braintumorai.content_agreement import agreement_findings
     from braintumorai.study import align
 
     findings = plausibility.geometry_findings(study.images, study.names)
     aligned = align(study)
-    findings += plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names)
+    content = plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names, aligned.skull_stripped)
+    findings += agreement_findings(study.images, aligned.images, aligned.reference, aligned.brain_mask, aligned.names,
+                                   content)
     brain = sitk.GetArrayViewFromImage(aligned.brain_mask) > 0
     spacing = aligned.brain_mask.GetSpacing()
     return {

@@ -18,6 +18,8 @@ import SimpleITK as sitk
 
 from .errors import InputError
 from .file_integrity import check_volume_file, is_nifti, read_checked_nifti
+from .format_checks import (check_data_file, check_direction, check_nifti_sform, check_path, check_slice_positions,
+                            check_value_range)
 
 PathLike = Union[str, os.PathLike]
 
@@ -36,9 +38,7 @@ def read_image(path: PathLike) -> sitk.Image:
     Returns:
         3-D float32 ``SimpleITK.Image`` with the file's geometry (LPS).
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"The file '{path}' does not exist; check the path.")
+    path = check_path(path)  # a FIFO or device would block the reader: refused before opening
     if path.is_dir():
         image = _read_dicom_series(path)
     else:
@@ -46,6 +46,7 @@ def read_image(path: PathLike) -> sitk.Image:
             raise InputError(f"The file '{path}' cannot be read (permission denied); check its permissions.")
         # NIfTI: read once and checked as stored (ITK's reader hides a cut-short file and NaN).
         image = read_checked_nifti(path) if is_nifti(path) else None
+        check_data_file(path)  # .hdr/.img and .mhd/.raw: complete, beside the header, finite
         if image is None:
             try:
                 image = sitk.ReadImage(str(path))
@@ -54,6 +55,8 @@ def read_image(path: PathLike) -> sitk.Image:
                     f"Cannot read '{path}' as a NIfTI, NRRD, MetaImage or DICOM volume; "
                     "check that the file is complete and in one of these formats."
                 ) from None
+        if is_nifti(path) and image.GetDimension() == 3:
+            check_nifti_sform(path, image)  # ITK silently drops a sheared sform for the qform
     return check_image(image, str(path))
 
 
@@ -69,7 +72,9 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
             "put each series in its own folder and give one folder per modality."
         )
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
+    check_slice_positions(files, folder)  # ITK reads a gap or a duplicate as a uniform stack
+    reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     reader.LoadPrivateTagsOff()
     try:
@@ -154,6 +159,7 @@ def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
     A 4-D image whose extra axes have size 1 is squeezed to 3-D; anything else that
     is not 3-D, not scalar, empty, constant or non-finite is refused.
     """
+    check_value_range(image, name)  # complex, or beyond what float32 holds: said before the cast
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"'{name}' has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour or vector image); "
@@ -169,6 +175,7 @@ def check_image(image: sitk.Image, name: str = "the image") -> sitk.Image:
             f"'{name}' is a {dimension}-D image ({size}); give a single 3-D volume "
             + ("(pick one time point or channel of the 4-D series)." if dimension > 3 else "(a whole series, not one slice).")
         )
+    check_direction(image.GetDirection(), name)  # a shear or stretch the maps cannot follow
     if min(image.GetSize()) < 2:
         raise InputError(
             f"'{name}' is only {'x'.join(map(str, image.GetSize()))} voxels; give a 3-D volume with at least 2 slices."

@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from . import plausibility
+from .content_agreement import agreement_findings
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, to_reference
@@ -176,6 +177,11 @@ class Classifier:
                 in_set |= widened_prediction_set(probabilities, coverage)
                 warnings.append(OOD_WARNING.format(score=ood_score_value, threshold=self.card["ood"]["threshold"],
                                                    coverage=coverage))
+        if aligned.widen_set:
+            # An input the model was not made for (part of the brain, a clipped or inverted
+            # volume): its probabilities say nothing reliable there (a half brain read as 0.92
+            # metastasis), so the set holds every class.
+            in_set[:] = True
         prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
 
         maps = {}
@@ -242,8 +248,12 @@ class Classifier:
         report("Aligning volumes", 0.05)
         aligned = align(study, reference=reference, register=register)
         # Refused, or said in the result (aligned.warnings), before the network sees a voxel.
-        aligned.warnings = plausibility.enforce(
-            geometry + plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names))
+        content = plausibility.content_findings(aligned.images, aligned.brain_mask, aligned.names,
+                                                aligned.skull_stripped)
+        findings = geometry + agreement_findings(study.images, aligned.images, aligned.reference, aligned.brain_mask,
+                                                 aligned.names, content)
+        aligned.warnings = plausibility.enforce(findings)
+        aligned.widen_set = any(f.widen for f in findings)
         report("Preparing the model grid", 0.2)
         return aligned, model_input(aligned, self.grid, self.modalities)
 

@@ -48,6 +48,10 @@ MAX_FIELD_OF_VIEW_MM = 500.0
 # 0). Below: refused as not an image of a brain. (Inside the brain alone the figure is too
 # low for a uniform CT at 3 mm, down to 0.26, to separate noise.)
 MIN_NEIGHBOUR_CORRELATION = 0.5
+# That figure owes much to the head against its background; a crop inside the brain has no
+# background (a phantom's 96 mm crop at 8 mm: 0.46), so there only white noise's level reads
+# as noise, and the crop is refused for what it is (content_agreement.coverage_findings).
+MIN_NEIGHBOUR_CORRELATION_IN_A_CROP = 0.2
 # A label map or a mask has a handful of values; an MRI, CT or PET has hundreds.
 MIN_DISTINCT_VALUES = 16
 # Brain (mask) volume: phantoms 1540-2380 mL, the real sample 1640 mL; a head with skull
@@ -73,11 +77,23 @@ MRI_NEGATIVE_SHARE_WARN = 0.01
 # fresh follow-up phantom came out at 0.96.
 T1_MAX_TAIL_RATIO = 1.5
 T2_MIN_TAIL_RATIO = 0.85
+# With the head kept, scalp fat, vessels and contrast give a T1 a bright tail too (a real
+# T1 spin-echo after gadolinium, head kept: 2.26), so a lone T1 is judged by its tail only
+# when skull-stripped. When both T1 and T2 are given they are compared with each other
+# instead: the T2's tail is the brighter (real studies 1.5-3.5 against 0.4-0.75; phantoms
+# 0.96-14 against 0.23-0.75), so a T1 with the brighter tail means the two are swapped.
+# A saturated window: this share of the brain at the volume's brain maximum (a real MRI: a
+# handful of voxels; clipped at the 60th percentile: 40 %) means the bright tissue is lost.
+MAX_SATURATED_SHARE = 0.05
 
 # --- PET ---------------------------------------------------------------------------------
 # FDG uptake in the brain is several times that around it; a PET whose brain median is
 # not above this multiple of the surrounding median has no brain-to-background contrast.
 PET_MIN_BRAIN_TO_BACKGROUND = 1.5
+
+# A brain whose cross-section at a face of the field is this share of its largest
+# cross-section along that axis is cut by the field (a brainstem at the lowest slice: < 0.2).
+CUT_FACE_SHARE = 0.35
 
 # Strided sampling: about this many voxels per volume.
 _SAMPLE_VOXELS = 100_000
@@ -85,11 +101,14 @@ _SAMPLE_VOXELS = 100_000
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing wrong with one volume: ``refuse`` stops the run, else it is a warning."""
+    """One thing wrong with one volume: ``refuse`` stops the run, else it is a warning;
+    ``widen``: a warning about an input the model cannot fully judge (part of the brain),
+    for which the prediction set is widened."""
 
     modality: str
     refuse: bool
     sentence: str
+    widen: bool = False
 
 
 def geometry_findings(images: Mapping[str, sitk.Image], names: Optional[Mapping[str, str]] = None) -> list[Finding]:
@@ -152,6 +171,7 @@ def volume_features(array: np.ndarray, brain: np.ndarray, spacing_xyz) -> dict:
         "outside_median": float(np.median(outside)) if outside.size else float("nan"),
         "field_correlation": _neighbour_correlation(array, None, spacing_xyz, step),
         "distinct_values": float(np.unique(values[:: max(1, values.size // 20_000)]).size),
+        "saturated_share": float(np.count_nonzero(values >= values.max()) / values.size),
     }
 
 
@@ -167,15 +187,41 @@ def _neighbour_correlation(array: np.ndarray, brain: Optional[np.ndarray], spaci
         both = m[..., columns] & m[..., columns + 1]
         first, second = first[both], second[both]
     x, y = first.astype(np.float64).ravel(), second.astype(np.float64).ravel()
+    if x.size >= 100:
+        # Clipped to the 0.1-99.9 percentiles: one stray voxel (1e6 in a 0-1000 image) would
+        # otherwise dominate Pearson's sums and read as noise, but only where the stride hits it.
+        low, high = np.percentile(np.concatenate([x, y]), [0.1, 99.9])
+        x, y = np.clip(x, low, high), np.clip(y, low, high)
     if x.size < 100 or x.std() == 0 or y.std() == 0:
         return 1.0
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def cut_faces(mask: np.ndarray) -> list[tuple[int, str]]:
+    """(numpy axis, side) of each face of the field where the brain is cut."""
+    faces = []
+    for axis in range(3):
+        areas = np.count_nonzero(np.moveaxis(mask, axis, 0).reshape(mask.shape[axis], -1), axis=1)
+        largest = areas.max() if areas.size else 0
+        if largest == 0:
+            continue
+        for side, area in (("low", areas[0]), ("high", areas[-1])):
+            if area > CUT_FACE_SHARE * largest:
+                faces.append((axis, side))
+    return faces
+
+
+def brain_is_cropped(mask: np.ndarray) -> bool:
+    """True when the brain (bool, numpy (z, y, x)) is cut by the field along all three axes."""
+    return len({axis for axis, _ in cut_faces(mask)}) == 3
+
+
 def content_findings(
-    images: Mapping[str, sitk.Image], brain_mask: sitk.Image, names: Optional[Mapping[str, str]] = None
+    images: Mapping[str, sitk.Image], brain_mask: sitk.Image, names: Optional[Mapping[str, str]] = None,
+    skull_stripped: bool = True,
 ) -> list[Finding]:
-    """Content checks of volumes on one grid (the reference grid of an aligned study)."""
+    """Content checks of volumes on one grid (the reference grid of an aligned study);
+    ``skull_stripped``: False when the study came with the head (see ``T1_MAX_TAIL_RATIO``)."""
     names = names or {}
     brain = sitk.GetArrayViewFromImage(brain_mask) > 0
     spacing = brain_mask.GetSpacing()
@@ -186,27 +232,37 @@ def content_findings(
         findings.append(Finding("", False, (
             f"The brain mask holds {brain_ml:.0f} mL, outside the {low:.0f}-{high:.0f} mL of a brain or head; "
             "the volume may not be a whole brain or the mask estimate failed, so the answer may be off.")))
-    for modality, image in images.items():
-        features = volume_features(sitk.GetArrayViewFromImage(image), brain, image.GetSpacing())
-        findings += modality_findings(modality, features, names.get(modality, modality))
+    features = {m: volume_features(sitk.GetArrayViewFromImage(image), brain, image.GetSpacing())
+                for m, image in images.items()}
+    noise = MIN_NEIGHBOUR_CORRELATION_IN_A_CROP if brain_is_cropped(brain) else MIN_NEIGHBOUR_CORRELATION
+    pair = "T1" in features and "T2" in features
+    # Given both, T1 and T2 are judged against each other: swapped when the T1 has the brighter tail.
+    swapped = pair and features["T1"]["tail_ratio"] >= features["T2"]["tail_ratio"]
+    for modality, f in features.items():
+        check_tail = swapped if pair and modality in ("T1", "T2") else (modality != "T1" or skull_stripped)
+        findings += modality_findings(modality, f, names.get(modality, modality), check_tail, noise,
+                                      strict_tail=not swapped)
     return findings
 
 
-def modality_findings(modality: str, f: Mapping[str, float], name: str) -> list[Finding]:
-    """Findings for one volume from its :func:`volume_features`."""
+def modality_findings(modality: str, f: Mapping[str, float], name: str, check_tail: bool = True,
+                      min_correlation: float = MIN_NEIGHBOUR_CORRELATION, strict_tail: bool = True) -> list[Finding]:
+    """Findings for one volume from its :func:`volume_features` (``check_tail``: judge a T1's or
+    T2's contrast by its tail ratio, against the bounds when ``strict_tail``, else as found
+    swapped with its partner; ``min_correlation``: the noise bound)."""
     who = f"{modality} ('{name}')"
     if f["distinct_values"] < MIN_DISTINCT_VALUES:
         return [Finding(modality, True, (
             f"{who} has only {f['distinct_values']:.0f} distinct values in the brain, like a label map or mask, "
             "not an image; give the image volume."))]
-    if f["field_correlation"] < MIN_NEIGHBOUR_CORRELATION:
+    if f["field_correlation"] < min_correlation:
         return [Finding(modality, True, (
             f"{who} does not look like an image of a brain (neighbouring voxels correlate at "
             f"{f['field_correlation']:.2f}, as in noise); check that the right volume was given."))]
     if modality == "CT":
         return _ct_findings(who, f)
     if modality in MRI_MODALITIES:
-        return _mri_findings(modality, who, f)
+        return _mri_findings(modality, who, f, check_tail, strict_tail)
     if modality == "PET":
         return _pet_findings(who, f)
     return []
@@ -225,7 +281,8 @@ def _ct_findings(who: str, f: Mapping[str, float]) -> list[Finding]:
     return []
 
 
-def _mri_findings(modality: str, who: str, f: Mapping[str, float]) -> list[Finding]:
+def _mri_findings(modality: str, who: str, f: Mapping[str, float], check_tail: bool = True,
+                  strict_tail: bool = True) -> list[Finding]:
     if f["p99"] <= 0:
         return [Finding(modality, True, (
             f"{who} is negative throughout the brain, but MRI magnitudes are not negative (the volume looks "
@@ -240,11 +297,23 @@ def _mri_findings(modality: str, who: str, f: Mapping[str, float]) -> list[Findi
         findings.append(Finding(modality, False, (
             f"{who} has negative intensities in {100 * f['negative_share']:.0f} % of the brain, which a magnitude "
             "MRI has not (filtered, z-scored or inverted?); the answer may be off.")))
-    if modality == "T1" and f["tail_ratio"] > T1_MAX_TAIL_RATIO:
+    if np.isfinite(f["outside_median"]) and f["outside_median"] > max(f["p50"], 0.0):
+        findings.append(Finding(modality, False, (
+            f"{who} is brighter around the brain than in it (median {f['outside_median']:.4g} against "
+            f"{f['p50']:.4g}), as an inverted image is, while an MRI's background is dark; give the original image, "
+            "the prediction set was widened and the answer may be off."), widen=True))
+    if f["saturated_share"] > MAX_SATURATED_SHARE:
+        findings.append(Finding(modality, False, (
+            f"{who} is clipped: {100 * f['saturated_share']:.0f} % of the brain lies at its brightest value "
+            f"({f['p99']:.4g}), so bright tissue such as an enhancing tumour cannot be told apart; give the unclipped "
+            "volume, the prediction set was widened and the answer may be off."), widen=True))
+    if not check_tail:
+        return findings
+    if modality == "T1" and (f["tail_ratio"] > T1_MAX_TAIL_RATIO or not strict_tail):
         findings.append(Finding(modality, False, (
             f"{who} has a bright-fluid contrast like a T2 (tail ratio {f['tail_ratio']:.2f}), not the dark CSF "
             "of a T1; check that T1 and T2 are not swapped, the answer may be off.")))
-    if modality == "T2" and f["tail_ratio"] < T2_MIN_TAIL_RATIO:
+    if modality == "T2" and (f["tail_ratio"] < T2_MIN_TAIL_RATIO or not strict_tail):
         findings.append(Finding(modality, False, (
             f"{who} lacks the bright CSF of a T2 (tail ratio {f['tail_ratio']:.2f}); check that it is a T2 and "
             "not a T1 or FLAIR, the answer may be off.")))

@@ -136,6 +136,8 @@ class AlignedStudy:
         transforms: modality -> rigid transform found by registration (reference -> modality).
         warnings: doubts about the input found by the plausibility checks (sentences).
         skull_stripped: False when the study came with the head (the mask was then extracted).
+        widen_set: True when a warning says the model cannot fully judge the input (part of
+            the brain, a clipped or inverted volume): the prediction set is then widened.
         brain_source: where the mask came from: 'given', 'estimated' or the modality it was
             extracted from.
     """
@@ -151,6 +153,7 @@ class AlignedStudy:
     warnings: list[str] = field(default_factory=list)
     skull_stripped: bool = True
     brain_source: str = "estimated"
+    widen_set: bool = False
 
     @property
     def reference_image(self) -> sitk.Image:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import SimpleITK as sitk
 
+from ..content_agreement import agreement_findings
 from ..errors import GeometryError
 from ..geometry import check_coregistration
 from ..io import orientation_code, read_image
@@ -41,7 +42,9 @@ def describe(files: dict[str, str], reference: str | None = None) -> dict:
     if not any(f.refuse for f in findings):
         try:
             aligned = align(Study(images, names=dict(files)), reference=reference)
-            findings += content_findings(aligned.images, aligned.brain_mask, aligned.names)
+            content = content_findings(aligned.images, aligned.brain_mask, aligned.names, aligned.skull_stripped)
+            findings += agreement_findings(images, aligned.images, aligned.reference, aligned.brain_mask,
+                                           aligned.names, content)
         except GeometryError:
             pass
     volumes = []
