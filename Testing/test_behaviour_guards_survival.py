@@ -174,3 +174,17 @@ def test_a_failed_batch_case_is_retried_on_resume_once_fixed(models, cohort, tmp
     # A third run has nothing left to do.
     third = run_batch(source, out, model=models[0], prognosis_model=models[1], device="cpu")
     assert third["ran"] == 0 and third["failed"] == []
+
+
+def test_batch_saliency_option_reaches_every_case(models, cohort, tmp_path):
+    """Bug killed: the batch job drops ``saliency`` (every case classified without maps)."""
+    out = tmp_path / "out"
+    summary = run_batch(cohort, out, saliency="layercam", model=models[0], prognosis_model=models[1], device="cpu",
+                        prognosis=False)
+    assert summary["failed"] == [] and summary["ran"] == 2
+    for case in (out / "cases").iterdir():
+        result = json.loads((case / "result.json").read_text())
+        assert result["saliency_method"] == "layercam"
+        assert set(result["saliency"]) == {"fused", "T1C", "FLAIR"}
+        image = sitk.ReadImage(str(case / "saliency_fused.nii.gz"))
+        assert sitk.GetArrayViewFromImage(image).max() > 0
