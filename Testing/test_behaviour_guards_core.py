@@ -180,8 +180,9 @@ def test_a_volume_overlapping_the_reference_by_a_third_is_refused_not_resampled(
 
 
 def test_the_model_grid_is_centred_on_the_brain_box_in_physical_space():
-    """Bug killed: an axis-order slip (z, y, x read as x, y, z) in the brain's bounding box, so
-    the model grid is centred beside the brain and crops it."""
+    """Bugs killed: an axis-order slip (z, y, x read as x, y, z) in the brain's bounding box, so
+    the model grid is centred beside the brain and crops it; the grid built at the reference's
+    spacing instead of the model's."""
     from braintumorai.model_grid import ModelGrid
 
     reference = sitk.Image([60, 40, 30], sitk.sitkFloat32)
@@ -195,6 +196,7 @@ def test_the_model_grid_is_centred_on_the_brain_box_in_physical_space():
     mask = sitk.GetImageFromArray(array)
     mask.CopyInformation(reference)
     grid = ModelGrid((4.0, 4.0, 4.0), (10, 12, 8)).place(reference, mask)
+    assert grid.GetSpacing() == (4.0, 4.0, 4.0) and grid.GetSize() == (10, 12, 8)  # the model's, not the reference's
     centre = np.asarray(grid.GetOrigin()) + (np.asarray(grid.GetSize()) - 1) / 2 * np.asarray(grid.GetSpacing())
     expected = reference.TransformContinuousIndexToPhysicalPoint((12.5, 20.0, 5.0))
     np.testing.assert_allclose(centre, expected, atol=1e-6)
@@ -266,3 +268,27 @@ def test_an_output_folder_holding_the_users_files_is_refused_and_left_as_it_was(
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt", "scan.nii.gz"]
     assert (mine / "notes.txt").read_text() == "my notes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging or lock left behind
+
+
+# ---------------------------------------------------------------------------------------------
+# Integrity of the files we write: an uncompressed NIfTI cut short is caught too.
+
+def test_an_uncompressed_nifti_cut_short_is_refused_on_the_header_check(tmp_path):
+    """Bug killed: the stored-length check applied to .nii.gz only, so a .nii map cut short by
+    a full disk passes the check made before the rename."""
+    from braintumorai.errors import InputError
+    from braintumorai.file_integrity import check_volume_file
+    from braintumorai.io import verify_written_image
+
+    image = sitk.GetImageFromArray(np.random.default_rng(0).random((20, 24, 28)).astype(np.float32))
+    whole = tmp_path / "map.nii"
+    sitk.WriteImage(image, str(whole), False)
+    assert tuple(check_volume_file(whole, full=False).shape[:3]) == (28, 24, 20)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(InputError, match="cut.nii' was not written completely"):
+        check_volume_file(cut, full=False)
+    with pytest.raises(InputError, match="completely"):
+        verify_written_image(cut, image, "map.nii")
+    verify_written_image(whole, image, "map.nii")  # the whole file passes

@@ -38,6 +38,23 @@ def prognosticator(models):
     return Prognosticator.load(models[1], device="cpu")
 
 
+@pytest.fixture(scope="module")
+def grouped_prognosticator(models, tmp_path_factory):
+    """The tiny prognosis model with a band that widens with the number of visits seen (the
+    tiny card's offsets are the same for every visit count, so a band read from the wrong
+    count would not show)."""
+    from braintumorai.checkpoints import load_checkpoint, save_checkpoint
+
+    network, card = load_checkpoint(models[1])
+    offsets = {kind: {g: [-0.1 - 0.4 * j, 0.1 + 0.4 * j] for j, g in enumerate(("1", "2", "3", "4+"))}
+               for kind in ("images+segmentation", "images", "segmentation", "covariates")}
+    path = tmp_path_factory.mktemp("grouped") / "grouped-prognosis.pt"
+    save_checkpoint(network, path, {"name": "grouped-prognosis", "time_grid_days": card["time_grid_days"],
+                                    "features": card["features"], "band": {"z": 1.645, "offsets": offsets},
+                                    "image_model": card["image_model"]})
+    return Prognosticator.load(str(path), device="cpu", classifier=models[0])
+
+
 def _study(radius: float) -> dict:
     def volume(r):
         return head_with_blob((60, 70, 50), (3.0, 3.0, 3.0), np.eye(3), blob_centre=(15.0, -5.0, 0.0),
@@ -80,7 +97,8 @@ def test_summaries_print_months_not_a_unit_slip():
 # ---------------------------------------------------------------------------------------------
 # The curve after each visit uses no later visit.
 
-def test_each_visits_curve_uses_no_later_visit(prognosticator):
+@pytest.mark.parametrize("which", ["tiny", "grouped band"])
+def test_each_visits_curve_uses_no_later_visit(which, prognosticator, grouped_prognosticator):
     """Bug guarded: the curve after visit k read from a later visit's hazards (e.g. the last
     one for every visit, or a GRU that sees the whole sequence), or its band set from all
     visits instead of those seen by then."""
@@ -89,6 +107,7 @@ def test_each_visits_curve_uses_no_later_visit(prognosticator):
               PrognosisVisit(day=150, treatments=("surgery", "radiotherapy")),
               PrognosisVisit(day=260, study=_study(18.0), treatments=("surgery", "radiotherapy"))]
     clinical = {"age": 55, "sex": "F", "kps": 70}
+    prognosticator = prognosticator if which == "tiny" else grouped_prognosticator
     full = prognosticator.predict(visits, clinical)
     assert [c["day"] for c in full.per_visit] == [0, 90, 150, 260]
     for k in range(len(visits)):
