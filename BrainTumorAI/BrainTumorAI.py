@@ -320,12 +320,12 @@ class BrainTumorAILogic(ScriptedLoadableModuleLogic):
 
     def __init__(self) -> None:
         from BrainTumorAILib import Workflow
-        from BrainTumorAILib.process_task import python_executable
 
         ScriptedLoadableModuleLogic.__init__(self)
-        # Work folders in Slicer's temporary folder (Application Settings), where users look for them.
-        self.workflow = Workflow(slicer.mrmlScene, work_root=os.path.join(slicer.app.temporaryPath, "BrainTumorAI"),
-                                 python=python_executable())
+        # Work folders in Slicer's temporary folder (Application Settings), where users look for them. The
+        # child's interpreter (sys.executable, PythonSlicer) is checked at each launch, so a bad one is
+        # one sentence under the button, not a panel that does not open.
+        self.workflow = Workflow(slicer.mrmlScene, work_root=os.path.join(slicer.app.temporaryPath, "BrainTumorAI"))
 
     def getParameterNode(self):
         return BrainTumorAIParameterNode(super().getParameterNode())

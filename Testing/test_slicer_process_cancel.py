@@ -107,3 +107,17 @@ def test_the_child_interpreter_is_checked_before_launching(tmp_path):
     slicer_app.write_text("")
     with pytest.raises(Exception, match="not PythonSlicer"):
         python_executable(str(slicer_app))
+
+
+def test_a_bad_interpreter_is_one_sentence_before_any_file_is_written(tmp_path):
+    slicer = pytest.importorskip("slicer")
+    from slicer_helpers import oblique_image
+
+    from BrainTumorAILib import ClassifyOptions, Workflow, volume_node_from_sitk_image
+
+    scene = slicer.vtkMRMLScene()
+    node = volume_node_from_sitk_image(scene, oblique_image(), "t1c")
+    workflow = Workflow(scene, work_root=str(tmp_path / "work"), python=str(tmp_path / "PythonSlicer"))
+    with pytest.raises(Exception, match="interpreter to run the computation was not found"):
+        workflow.start_classification({"T1C": node}, None, ClassifyOptions(device="cpu"))
+    assert not workflow.busy and not (tmp_path / "work").exists()
