@@ -32,6 +32,21 @@ from .workflow import Workflow
 SAVED_SURVIVAL = Path(__file__).resolve().parents[1] / "Resources" / "Testing" / "survival.json"
 
 
+# The full path runs only where torch is installed or when this variable is 1: on the build factories
+# (no torch; Slicer 5.12+ skips pip in testing mode) only the light test runs, and nothing is installed.
+FULL_SELF_TEST_VARIABLE = "BRAINTUMORAI_FULL_SELFTEST"
+
+
+def full_self_test_wanted(environ=None, installed_torch: Optional[Callable[[], Optional[str]]] = None) -> bool:
+    """Whether the SelfTest runs the full path (classify, predict survival with the bundled models)."""
+    import os
+
+    from .dependencies import torch_version
+
+    environ = os.environ if environ is None else environ
+    return environ.get(FULL_SELF_TEST_VARIABLE) == "1" or (installed_torch or torch_version)() is not None
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise AssertionError(message)
