@@ -8,7 +8,6 @@ monai is imported here: Slicer loads every module at startup, and inference runs
 process anyway. Needs Slicer 5.10 or later (Python 3.12; 5.8 ships Python 3.9).
 """
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated

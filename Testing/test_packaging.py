@@ -10,8 +10,6 @@ import struct
 import subprocess
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIR = ROOT / "BrainTumorAI"
 MODULE_SCRIPT = MODULE_DIR / "BrainTumorAI.py"

@@ -5,29 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slicer_helpers import (  # noqa: F401 (scene is a fixture)
-    LPS_TO_RAS, BLOB_INDEX, assert_same_geometry, axial_image, blob_lps, oblique_image, peak_ras_of_node, scene, sitk,
-    slicer, vtk,
+from slicer_helpers import (  # noqa: F401 (scene is a fixture; importing it skips without slicer-core)
+    oblique_image, scene, sitk,
 )
-
-import slicer.util  # noqa: E402
 
 from braintumorai.errors import InputError  # noqa: E402
 from BrainTumorAILib import (  # noqa: E402
-    auto_assign,
-    collect_inputs,
     find_study_item,
     show_as_foreground,
-    sitk_image_from_volume_node,
     volume_node_from_sitk_image,
 )
-from BrainTumorAILib.output_nodes import (  # noqa: E402
-    modality_weights_table_node,
-    probability_table_node,
-    saliency_overlay_node,
-)
+from BrainTumorAILib.output_nodes import modality_weights_table_node, probability_table_node, saliency_overlay_node  # noqa: E402
 from BrainTumorAILib.study_hierarchy import item_of_node, place_in_study, subject_hierarchy  # noqa: E402
-from BrainTumorAILib.volume_conversion import image_ijk_to_ras, ijk_to_ras_matrix  # noqa: E402
+from BrainTumorAILib.volume_conversion import ijk_to_ras_matrix  # noqa: E402
 
 
 def _add_slice_views(scene, background=None):
@@ -154,7 +144,6 @@ def test_a_study_is_created_once_for_a_volume_outside_any_study(scene):
     assert sh.GetItemName(study) == "brain_t1c study"
     # The user's volume stays where it was.
     assert sh.GetItemParent(sh.GetItemByDataNode(reference)) == sh.GetSceneItemID()
-
 
 
 def test_whole_results_become_nodes_in_the_reference_study(scene):

@@ -5,28 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slicer_helpers import (  # noqa: F401 (scene is a fixture)
-    LPS_TO_RAS, BLOB_INDEX, assert_same_geometry, axial_image, blob_lps, oblique_image, peak_ras_of_node, scene, sitk,
-    slicer, vtk,
+from slicer_helpers import (  # noqa: F401 (scene is a fixture; importing it skips without slicer-core)
+    assert_same_geometry, blob_lps, LPS_TO_RAS, oblique_image, peak_ras_of_node, scene, sitk, slicer, vtk,
 )
 
 import slicer.util  # noqa: E402
 
 from braintumorai.errors import InputError  # noqa: E402
 from BrainTumorAILib import (  # noqa: E402
-    auto_assign,
-    collect_inputs,
-    find_study_item,
-    show_as_foreground,
     sitk_image_from_volume_node,
     volume_node_from_sitk_image,
 )
-from BrainTumorAILib.output_nodes import (  # noqa: E402
-    modality_weights_table_node,
-    probability_table_node,
-    saliency_overlay_node,
-)
-from BrainTumorAILib.study_hierarchy import item_of_node, place_in_study, subject_hierarchy  # noqa: E402
 from BrainTumorAILib.volume_conversion import image_ijk_to_ras, ijk_to_ras_matrix  # noqa: E402
 
 
