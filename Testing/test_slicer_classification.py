@@ -8,7 +8,6 @@ node's grid, the user's volumes untouched, and a second run replacing the first 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -42,9 +41,6 @@ from BrainTumorAILib import (  # noqa: E402
 )
 from BrainTumorAILib.process_task import CommandError  # noqa: E402
 from BrainTumorAILib.volume_conversion import ijk_to_ras_matrix  # noqa: E402
-
-# The module's stubbed-GUI fixture (BrainTumorAI.py imported on slicer-core).
-from test_slicer_lib import module_with_stubbed_gui  # noqa: E402,F401
 
 CLASSES = ("glioblastoma", "meningioma", "metastasis")
 MODEL_MODALITIES = ("T1C", "FLAIR", "T2")
@@ -318,24 +314,15 @@ def test_phantom_study_nodes_are_named_for_auto_assign(scene):
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(again["T1C"]), slicer.util.arrayFromVolume(nodes["T1C"]))
 
 
-def test_module_registers_generated_samples_that_scripts_can_load_too(scene, module_with_stubbed_gui,  # noqa: F811
-                                                                      monkeypatch):
-    import types
+def test_generated_samples_are_registered_for_sample_data_and_scripts_can_load_them_too(scene):
+    from BrainTumorAILib.sample_data import load_sample, sample_sources
 
-    from BrainTumorAILib.sample_data import load_sample
-
-    module, _ = module_with_stubbed_gui
-    registered = []
-    sample_data = types.ModuleType("SampleData")
-    sample_data.SampleDataLogic = types.SimpleNamespace(
-        registerCustomSampleDataSource=lambda **kwargs: registered.append(kwargs))
-    monkeypatch.setitem(sys.modules, "SampleData", sample_data)
-    module.registerSampleData()
+    registered = sample_sources("icon.png")  # what registerSampleData hands to SampleData, with a customDownloader
     names = [source["sampleName"] for source in registered]
     assert names[0] == "BrainTumorAI synthetic patient" and "BrainTumorAI glioblastoma phantom" in names
     assert {source["category"] for source in registered} == {"BrainTumorAI"}
-    assert all("loadFileTypes" in source and "loadFileType" not in source for source in registered)
-    assert repr(registered[0]["customDownloader"]) == "SampleLoader('BrainTumorAI synthetic patient')"
+    assert all(source["loadFileTypes"] == "VolumeFile" and "loadFileType" not in source for source in registered)
+    assert {source["thumbnailFileName"] for source in registered} == {"icon.png"}
 
     loaded = load_sample(scene, "BrainTumorAI glioblastoma phantom", spacing=6.0)  # what the button does
     assert [n.GetName() for n in loaded][:2] == ["Phantom glioblastoma T1", "Phantom glioblastoma T1C"]

@@ -21,6 +21,8 @@ SALIENCY_METHODS = {"Fine (LayerCAM x Grad-CAM)": "layercam",
 # Columns of the visits table: Use, Study, Day, one per treatment, Images.
 VISIT_COLUMNS = ("Use", "Study", "Day", *(kind.capitalize() for kind in TREATMENTS), "Images")
 DAY_COLUMN = 2
+# The age spin box's (and the parameter's) upper bound, years.
+MAXIMUM_AGE = 120
 
 
 def path_text(value) -> str:
@@ -88,8 +90,8 @@ def reference_node(volume_nodes: dict, reference: Optional[str]):
 
 def prefill_clinical(p, known: dict) -> None:
     """Put the patient's age and sex read from DICOM into the panel where it says 'unknown'."""
-    if known.get("age") is not None and p.ageYears < 0:
-        p.ageYears = int(known["age"])
+    if known.get("age") is not None and p.ageYears < 0 and 0 <= int(known["age"]) <= MAXIMUM_AGE:
+        p.ageYears = int(known["age"])  # the parameter's WithinRange refuses anything else
     if known.get("sex") in ("F", "M") and p.patientSex == "unknown":
         p.patientSex = known["sex"]
 

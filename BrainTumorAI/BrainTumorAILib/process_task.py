@@ -12,9 +12,13 @@ and the same code runs on Linux, macOS and Windows, in Slicer, a web viewer and 
     status = task.poll()      # from a QTimer in the GUI thread: state, fraction, message
     task.cancel()             # ends the child and everything it started
 
-Cancel sends SIGTERM to the child's process group (the CLI stops with exit code 143 and
-leaves nothing half-written), then SIGKILL after a grace period; on Windows the process
-tree is ended with ``taskkill /T /F``. The results are read only after a clean exit.
+Cancel signals the child's process group by its id (the group outlives its leader: inside
+Slicer the child is the ``PythonSlicer`` launcher, which dies on the first SIGTERM while
+``python-real``, the process that works, is still stopping), SIGTERM first (the CLI stops with
+exit code 143 and leaves nothing half-written), then SIGKILL to the group after a grace period
+if any member is left. The task counts as ended, and its work folder may be deleted, only once
+no process of the group is left. On Windows the tree is ended with ``taskkill /T /F`` (run with
+``CREATE_NO_WINDOW``). The results are read only after a clean exit.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ CANCEL_GRACE_S = 5.0
 INTERRUPTED_CODES = (130, 143, -signal.SIGTERM, -getattr(signal, "SIGKILL", 9))
 # The CLI ends bad input with exit code 2 and one sentence on stderr.
 INPUT_ERROR_CODE = 2
+_NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows only: no console window flashes up
 
 
 class CommandError(BrainTumorAIError):
@@ -69,10 +74,41 @@ def new_work_folder(prefix: str, work_root: Optional[os.PathLike] = None) -> Pat
     return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
-def python_executable() -> str:
-    """The interpreter for the child: Slicer's ``PythonSlicer`` inside Slicer (it sets
-    ``sys.executable`` to it), the running interpreter elsewhere."""
-    return sys.executable
+def python_executable(executable: Optional[str] = None) -> str:
+    """The interpreter for the child: ``sys.executable`` (inside Slicer, Slicer sets it to
+    ``PythonSlicer``, found on its PATH; an empty string when it was not found).
+
+    Raises BrainTumorAIError when it is missing, or is the Slicer application itself (which
+    would open a second Slicer window instead of running the command).
+    """
+    executable = sys.executable if executable is None else executable
+    if not executable or not Path(executable).is_file():
+        raise BrainTumorAIError(f"The Python interpreter to run the computation was not found (sys.executable is "
+                                f"'{executable}'); start Slicer from its installation folder, or reinstall it.")
+    if Path(executable).stem.lower() == "slicer":
+        raise BrainTumorAIError(f"sys.executable is the Slicer application ({executable}), not PythonSlicer; "
+                                "start Slicer from its installation folder, or reinstall it.")
+    return executable
+
+
+def _has_live_member(group: int) -> bool:
+    """Whether the process group has a member that is not a zombie. A killed orphan stays a
+    zombie (still a member for ``killpg``) until init reaps it, which can take a while; on
+    systems without /proc every member counts."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after the last ")".
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 class CommandTask:
@@ -102,7 +138,10 @@ class CommandTask:
         self._fraction, self._message = 0.0, "Starting"
         self._cancel_time: Optional[float] = None
         self._status: Optional[TaskStatus] = None
+        self._exit_code: Optional[int] = None
+        self._killed = False
         self._started = time.monotonic()
+        self.cancel_grace_s = CANCEL_GRACE_S
 
     @property
     def stderr_path(self) -> Path:
@@ -116,7 +155,7 @@ class CommandTask:
         environment = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         options: dict[str, Any] = {}
         if os.name == "nt":
-            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
+            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | _NO_WINDOW
         else:
             options["start_new_session"] = True  # its own process group: Cancel reaches all it starts
         with open(self.work_dir / "stdout.txt", "wb") as stdout, open(self.stderr_path, "wb") as stderr:
@@ -153,22 +192,27 @@ class CommandTask:
                 self._log.append(line)
 
     def poll(self) -> TaskStatus:
-        """The current state; never blocks (a finished task keeps returning its final status)."""
+        """The current state; never blocks (a finished task keeps returning its final status).
+
+        The task is ``running`` until the child has exited *and* no process of its group is
+        left (a cancelled launcher may die before the process it started)."""
         if self._status is not None:
             return self._status
         if self.process is None:
             raise RuntimeError("start() the task before polling it")
         self._read_stderr()
-        code = self.process.poll()
-        if code is None:
-            if self._cancel_time is not None and time.monotonic() - self._cancel_time > CANCEL_GRACE_S:
-                self._signal_group(getattr(signal, "SIGKILL", None))
-            return TaskStatus("running", self._fraction, self._message)
+        if self._exit_code is None:
+            self._exit_code = self.process.poll()
+        cancelling = self._cancel_time is not None
+        if self._exit_code is None or (cancelling and self.group_alive()):
+            if cancelling and not self._killed and time.monotonic() - self._cancel_time > self.cancel_grace_s:
+                self._kill_group()
+            return TaskStatus("running", self._fraction, "Cancelling" if cancelling else self._message)
         self._read_stderr()
         if self._pending.strip():
             self._log.append(self._pending.strip())
             self._pending = ""
-        self._status = self._final_status(code)
+        self._status = self._final_status(self._exit_code)
         return self._status
 
     def _final_status(self, code: int) -> TaskStatus:
@@ -191,33 +235,74 @@ class CommandTask:
             return TaskStatus("failed", 1.0, str(error), error=error, details=details)
         return TaskStatus("done", 1.0, "Done", result=result, details=details)
 
-    def _signal_group(self, signal_number) -> None:
+    def group_alive(self) -> bool:
+        """Whether any process of the child's group (the child, what it started) is left."""
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
+            return False
+        if os.name == "nt":  # no process groups: the tree ends with its root (taskkill /T)
+            return process.poll() is None
+        process.poll()  # reap the leader, so that a dead one no longer counts as a member
+        try:
+            os.killpg(process.pid, 0)  # start_new_session: the group's id is the child's pid
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # a member that is not ours any more (pid reused): not our work
+            return False
+        return _has_live_member(process.pid)
+
+    def _signal_group(self, signal_number) -> None:
+        """Send ``signal_number`` to the whole group by its id, whatever state the leader is in."""
+        process = self.process
+        if process is None:
             return
         if os.name == "nt":
-            subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], capture_output=True, check=False)
+            if process.poll() is None:
+                subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], capture_output=True, check=False,
+                               creationflags=_NO_WINDOW)
             return
         try:
-            os.killpg(process.pid, signal_number if signal_number is not None else signal.SIGTERM)
+            os.killpg(process.pid, signal_number)
         except (ProcessLookupError, PermissionError):
             pass
 
+    def _kill_group(self) -> None:
+        self._killed = True
+        self._signal_group(getattr(signal, "SIGKILL", signal.SIGTERM))
+
     def cancel(self) -> None:
-        """Ask the child (and whatever it started) to stop; ``poll()`` says ``cancelled`` once it has."""
+        """Ask the child (and whatever it started) to stop; ``poll()`` says ``cancelled`` once
+        the whole group is gone (SIGKILL to the group after ``cancel_grace_s``)."""
         if self._status is not None or self.process is None:
             return
         if self._cancel_time is None:
             self._cancel_time = time.monotonic()
             self._signal_group(signal.SIGTERM)
 
-    def remove_work_dir(self) -> None:
-        """Delete the work folder (inputs, logs, outputs); a child still running is stopped first."""
-        if self.process is not None and self.process.poll() is None:
+    def stop(self, timeout_s: Optional[float] = None) -> bool:
+        """Cancel and wait (blocking, at most ``2 * cancel_grace_s``) until no process of the
+        group is left; True when it is gone."""
+        if self.process is None:
+            return True
+        if self._status is None:
             self.cancel()
-            try:
-                self.process.wait(CANCEL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self._signal_group(getattr(signal, "SIGKILL", None))
-                self.process.wait(CANCEL_GRACE_S)
+        deadline = time.monotonic() + (self.cancel_grace_s if timeout_s is None else timeout_s)
+        while self.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.group_alive():
+            self._kill_group()
+            deadline = time.monotonic() + self.cancel_grace_s
+            while self.group_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return not self.group_alive()
+
+    def remove_work_dir(self) -> None:
+        """Delete the work folder (inputs, logs, outputs), only once no process of the group is
+        left (one still running is stopped first); kept, with a warning, if one survives SIGKILL."""
+        if self.group_alive() and not self.stop():
+            import logging
+
+            logging.warning("BrainTumorAI: a process of %s is still running; its work folder %s is kept.",
+                            self.name, self.work_dir)
+            return
         shutil.rmtree(self.work_dir, ignore_errors=True)

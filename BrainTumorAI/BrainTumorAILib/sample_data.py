@@ -200,5 +200,13 @@ def load_sample(scene, name: str, spacing: Optional[float] = None) -> list:
     raise InputError(f"Unknown BrainTumorAI sample '{name}'; use one of: {', '.join(names)}.")
 
 
+def sample_sources(icon: str) -> list[dict]:
+    """Keyword arguments of ``SampleData.SampleDataLogic.registerCustomSampleDataSource`` for each
+    sample (the module adds its ``customDownloader``); ``icon`` is the thumbnail's path."""
+    return [dict(category="BrainTumorAI", sampleName=name, uris=f"braintumorai-generated:{name}",
+                 fileNames=f"{name}.nrrd", nodeNames=name, thumbnailFileName=icon, loadFileTypes="VolumeFile")
+            for name in sample_names()]
+
+
 def sample_names() -> list[str]:
     return [SYNTHETIC_PATIENT_SAMPLE] + [sample for sample, _, _ in PHANTOM_SAMPLES]

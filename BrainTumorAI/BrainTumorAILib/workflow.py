@@ -31,7 +31,7 @@ from .classification_task import (
     start_classification,
 )
 from .inputs import CollectedInputs, collect_inputs
-from .process_task import CommandTask, TaskStatus
+from .process_task import CommandTask, TaskStatus, python_executable
 from .report_export import export_report
 from .slice_views import jump_to_hotspot, set_foreground_opacity, set_saliency_threshold
 from .study_hierarchy import find_study_item
@@ -66,7 +66,8 @@ class Workflow:
 
     Args:
         scene: the MRML scene.
-        work_root: where the runs' work folders go (default <temp>/BrainTumorAI).
+        work_root: where the runs' work folders go (default <temp>/BrainTumorAI; the module passes
+            Slicer's temporary folder).
         python: the interpreter of the child processes (default: this one; Slicer's
             ``PythonSlicer`` inside Slicer).
     """
@@ -94,8 +95,9 @@ class Workflow:
                              options: ClassifyOptions) -> CommandTask:
         """Copy the selected volumes and start Classify (see ``start_classification``)."""
         self._check_idle()
+        python = python_executable(self.python)  # checked before any file is written
         collected = collect_inputs(volume_nodes, reference)
-        self.task = start_classification(collected, options, self.work_root, self.python)
+        self.task = start_classification(collected, options, self.work_root, python)
         self.kind = "classification"
         return self.task
 
@@ -114,7 +116,7 @@ class Workflow:
         if node_of_patient is None:
             raise InputError("None of the ticked visits has a volume to place the results by; select the patient's "
                              "reference volume and read the visits again.")
-        self.task = start_survival(planned, clinical, options, self.work_root, self.python)
+        self.task = start_survival(planned, clinical, options, self.work_root, python_executable(self.python))
         self.task.node_of_patient = node_of_patient
         self.kind = "survival"
         return self.task
