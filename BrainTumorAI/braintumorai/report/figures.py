@@ -123,6 +123,12 @@ def _legend(figure, outline: bool, rows: Sequence[str]) -> None:
 
 def saliency_figure(background, heat, spacing, title: str, lesion=None, window: Optional[tuple] = None,
                     window_text: str = "", scale_text: str = "") -> bytes:
+    """:func:`draw_saliency`'s figure as PNG bytes."""
+    return png_bytes(draw_saliency(background, heat, spacing, title, lesion, window, window_text, scale_text))
+
+
+def draw_saliency(background, heat, spacing, title: str, lesion=None, window: Optional[tuple] = None,
+                  window_text: str = "", scale_text: str = ""):
     """Axial, coronal and sagittal slices through the map's peak, the map in red-yellow at 40 %
     opacity over the background, with a colour bar drawn as the overlay is, a legend and the
     anatomical direction on every edge.
@@ -144,7 +150,8 @@ def saliency_figure(background, heat, spacing, title: str, lesion=None, window: 
             fused map's scale"), written under the colour bar's label.
 
     Returns:
-        PNG bytes.
+        The matplotlib ``Figure`` (Agg canvas): axes 0-2 are the first row's axial, coronal
+        and sagittal slices, the colour bar's axes is labelled "colour bar".
     """
     if background.shape != heat.shape or (lesion is not None and lesion.shape != heat.shape):
         raise ValueError("background, map and lesion must lie on one grid")
@@ -167,7 +174,7 @@ def saliency_figure(background, heat, spacing, title: str, lesion=None, window: 
                                                        heat_slices, lesion_slices)):
             axis = figure.add_subplot(grid[row, column])
             _draw_slice(axis, back, hot, window, mask, f"{back.orientation} through the {name}")
-    bar = figure.add_subplot(grid[:, 3])
+    bar = figure.add_subplot(grid[:, 3], label="colour bar")
     label = (f"saliency / the map's peak; drawn above {OVERLAY_FLOOR:g} at {OVERLAY_OPACITY:.0%} opacity"
              + (f"\n{scale_text}" if scale_text else ""))
     _draw_colour_bar(bar, label)
@@ -179,7 +186,7 @@ def saliency_figure(background, heat, spacing, title: str, lesion=None, window: 
     _legend(figure, lesion is not None and np.any(lesion > 0), [name for name, _ in rows])
     figure.suptitle(title + (f"; {window_text}" if window_text else "") + " - research only, not for clinical use",
                     fontsize=10)
-    return png_bytes(figure)
+    return figure
 
 
 def probabilities_figure(classes: Sequence[str], probabilities: Mapping[str, float],

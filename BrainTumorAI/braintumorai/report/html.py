@@ -91,7 +91,8 @@ def classification_section(data: Mapping, figures: Mapping[str, bytes]) -> str:
     parts.append(_warnings(data.get("warnings") or []))
     if data.get("ood_score") is not None:
         flag = data.get("ood_flag")
-        verdict = "far from the training data: read the answer with doubt" if flag else "within the training data's range"
+        verdict = ("above the flag threshold, unusual for the model: read the answer with doubt (see the warning)"
+                   if flag else "within the training data's range")
         parts.append(f"<p>Out-of-distribution score: {_number(data['ood_score'], 3)} ({verdict}).</p>")
     maps = [name for name in figures if name.startswith("saliency_")]
     if maps:
