@@ -91,3 +91,14 @@ def test_demo_steps_are_plain_lines_off_a_terminal_and_quiet_stays_quiet():
     assert steps_mode(argparse.Namespace(progress=None)) == "lines"
     assert steps_mode(argparse.Namespace(progress="none")) == "none"  # --quiet
     assert steps_mode(argparse.Namespace(progress="json")) == "json"
+
+
+def test_the_slicer_panel_never_rounds_to_certainty_and_spells_classes_as_the_report():
+    from BrainTumorAILib.panel_text import result_summary
+
+    data = {"classes": ["glioblastoma", "lower_grade_glioma"], "prediction_set": ["lower_grade_glioma"],
+            "probabilities": {"glioblastoma": 0.00043, "lower_grade_glioma": 0.99957}, "predicted": "lower_grade_glioma",
+            "coverage": 0.9, "uncertainty": 0.0021}
+    text = result_summary(data)
+    assert "Predicted lower-grade glioma (lower_grade_glioma) (probability > 0.99)" in text
+    assert "uncertainty < 0.01" in text and "1.00" not in text

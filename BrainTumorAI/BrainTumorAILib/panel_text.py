@@ -38,8 +38,8 @@ def ood_text(data: Mapping) -> str:
     if score is None:
         return ""
     if data.get("ood_flag"):
-        return (f"Out of distribution (score {float(score):.2f}): this study is unlike the data the model was trained "
-                "on, so its answer may be wrong; read it with doubt.")
+        return (f"Out of distribution (score {float(score):.2f}): this study looks unusual to the model (above the "
+                "flag threshold), so its answer may be wrong; read it with doubt.")
     return f"Out-of-distribution score {float(score):.2f}: within the range of the training data."
 
 
@@ -56,12 +56,15 @@ def warnings_text(data: Mapping) -> str:
 
 def result_summary(data: Mapping, elapsed_s: Optional[float] = None) -> str:
     """One line for the status label: prediction, prediction set, uncertainty, time."""
+    from braintumorai.report.wording import class_name, probability_text
+
     probability = float(data["probabilities"][data["predicted"]])
-    text = f"Predicted {data['predicted']} (probability {probability:.2f})"
+    text = f"Predicted {class_name(data['predicted'])} (probability {probability_text(probability, 2)})"
     if data.get("coverage") is not None:
-        text += f"; {100 * float(data['coverage']):.0f} % prediction set: {', '.join(data.get('prediction_set') or [])}"
+        members = [class_name(c) for c, _, keep in result_rows(data) if keep]
+        text += f"; {100 * float(data['coverage']):.0f} % prediction set: {', '.join(members)}"
     if data.get("uncertainty") is not None:
-        text += f"; uncertainty {float(data['uncertainty']):.2f}"
+        text += f"; uncertainty {probability_text(data['uncertainty'], 2)}"
     if elapsed_s is not None:
         text += f"; {elapsed_s:.1f} s"
     count = len(data.get("warnings") or []) + (1 if data.get("ood_flag") else 0)
