@@ -86,13 +86,13 @@ def screenshot(report: Path, out: Path, binary: str, width: int = 1200, timeout:
 
 
 def shrink(png: Path, out: Path, width: int) -> None:
-    """``png`` scaled to ``width`` pixels wide with a 128-colour palette: small enough to commit."""
+    """``png`` scaled to ``width`` pixels wide with a 64-colour palette: small enough to commit."""
     from PIL import Image
 
     with Image.open(png) as image:
         image = image.convert("RGB")
         height = round(image.height * width / image.width)
-        image.resize((width, height), Image.LANCZOS).quantize(128).save(out, optimize=True)
+        image.resize((width, height), Image.LANCZOS).quantize(64).save(out, optimize=True)
 
 
 def main() -> int:
