@@ -94,7 +94,7 @@ def test_demo_steps_are_plain_lines_off_a_terminal_and_quiet_stays_quiet():
 
 
 def test_the_slicer_panel_never_rounds_to_certainty_and_spells_classes_as_the_report():
-    from BrainTumorAILib.panel_text import result_summary
+    from BrainTumorAILib.panel_text import result_summary, result_table_rows
 
     data = {"classes": ["glioblastoma", "lower_grade_glioma"], "prediction_set": ["lower_grade_glioma"],
             "probabilities": {"glioblastoma": 0.00043, "lower_grade_glioma": 0.99957}, "predicted": "lower_grade_glioma",
@@ -102,3 +102,5 @@ def test_the_slicer_panel_never_rounds_to_certainty_and_spells_classes_as_the_re
     text = result_summary(data)
     assert "Predicted lower-grade glioma (lower_grade_glioma) (probability > 0.99)" in text
     assert "uncertainty < 0.01" in text and "1.00" not in text
+    assert result_table_rows(data) == [("lower-grade glioma (lower_grade_glioma)", "> 0.999", True),
+                                       ("glioblastoma", "< 0.001", False)]

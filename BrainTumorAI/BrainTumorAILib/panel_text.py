@@ -23,6 +23,14 @@ def result_rows(data: Mapping) -> list[tuple[str, float, bool]]:
     return sorted(rows, key=lambda row: -row[1])
 
 
+def result_table_rows(data: Mapping) -> list[tuple[str, str, bool]]:
+    """:func:`result_rows` as the panel's table shows them: the class as the report spells it,
+    the probability never rounded to certainty ("> 0.999")."""
+    from braintumorai.report.wording import class_name, probability_text
+
+    return [(class_name(c), probability_text(p), keep) for c, p, keep in result_rows(data)]
+
+
 def modality_weights_text(data: Mapping) -> str:
     """'Modality weights: T1C 48 %, FLAIR 31 %, T2 21 %.' (largest first)."""
     weights = data.get("modality_weights") or {}
