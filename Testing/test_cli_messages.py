@@ -97,8 +97,8 @@ def test_the_slicer_panel_never_rounds_to_certainty_and_spells_classes_as_the_re
     from BrainTumorAILib.panel_text import result_summary, result_table_rows
 
     data = {"classes": ["glioblastoma", "lower_grade_glioma"], "prediction_set": ["lower_grade_glioma"],
-            "probabilities": {"glioblastoma": 0.00043, "lower_grade_glioma": 0.99957}, "predicted": "lower_grade_glioma",
-            "coverage": 0.9, "uncertainty": 0.0021}
+            "probabilities": {"glioblastoma": 0.00043, "lower_grade_glioma": 0.99957},
+            "predicted": "lower_grade_glioma", "coverage": 0.9, "uncertainty": 0.0021}
     text = result_summary(data)
     assert "Predicted lower-grade glioma (lower_grade_glioma) (probability > 0.99)" in text
     assert "uncertainty < 0.01" in text and "1.00" not in text

@@ -81,5 +81,6 @@ def test_the_readme_and_bench_help_name_the_same_gpu_precisions():
 
 def test_the_readme_counts_seven_maps_shows_the_demos_own_figure_and_git_ignores_its_output():
     assert "six saliency maps" not in README and "seven saliency maps" in README
-    assert "(Resources/Figures/demo-saliency-fused.png)" in README and (ROOT / "Resources/Figures/demo-saliency-fused.png").is_file()
+    figure = "Resources/Figures/demo-saliency-fused.png"
+    assert f"({figure})" in README and (ROOT / figure).is_file()
     assert "/demo-output/" in (ROOT / ".gitignore").read_text().splitlines()

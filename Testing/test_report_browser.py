@@ -28,8 +28,9 @@ def test_the_report_opens_in_a_browser_with_every_figure_loaded_and_drawn(tmp_pa
 
     image, heat, lesion = head_and_map()
     survival = dict(survival_data(), band_level=0.9)
-    files = write_report(tmp_path / "report", classification=classification_data(), saliency={"fused": heat, "T1C": heat},
-                         reference=image, lesion=lesion, survival=survival, identifiers={"Patient": "P-17"})
+    files = write_report(tmp_path / "report", classification=classification_data(),
+                         saliency={"fused": heat, "T1C": heat}, reference=image, lesion=lesion, survival=survival,
+                         identifiers={"Patient": "P-17"})
     figures = [name for name in files if name != "report"]
     layout = screenshot(files["report"], tmp_path / "page.png", CHROMIUM, width=1200)
 

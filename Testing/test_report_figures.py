@@ -100,7 +100,8 @@ def _ct_head():
     ct[brain] = (10.0 + 60.0 * xx / 35.0)[brain]
     image = sitk.GetImageFromArray(ct)
     image.SetSpacing((2.0, 2.0, 2.0))
-    heat = sitk.GetImageFromArray((np.exp(-((zz - 15) ** 2 + (yy - 20) ** 2 + (xx - 18) ** 2) / 20.0)).astype(np.float32))
+    blob = np.exp(-((zz - 15) ** 2 + (yy - 20) ** 2 + (xx - 18) ** 2) / 20.0)
+    heat = sitk.GetImageFromArray(blob.astype(np.float32))
     heat.CopyInformation(image)
     return image, heat, brain
 

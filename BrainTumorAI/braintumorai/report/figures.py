@@ -179,8 +179,9 @@ def draw_saliency(background, heat, spacing, title: str, lesion=None, window: Op
              + (f"\n{scale_text}" if scale_text else ""))
     _draw_colour_bar(bar, label)
     if not drawn:
-        figure.text(0.46, 0.5 + bottom / 2, f"Nothing drawn: this map stays below {MIN_DRAWN_PEAK:g} of the fused map's "
-                    f"scale everywhere\n(its peak is {peak:.3f}); the model drew on other modalities here.",
+        figure.text(0.46, 0.5 + bottom / 2,
+                    f"Nothing drawn: this map stays below {MIN_DRAWN_PEAK:g} of the fused map's scale everywhere\n"
+                    f"(its peak is {peak:.3f}); the model drew on other modalities here.",
                     ha="center", va="center", fontsize=11, color="black",
                     bbox={"facecolor": "white", "edgecolor": "#c0392b", "alpha": 0.9})
     _legend(figure, lesion is not None and np.any(lesion > 0), [name for name, _ in rows])

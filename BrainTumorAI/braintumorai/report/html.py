@@ -122,8 +122,9 @@ def survival_section(data: Mapping, figure: Optional[bytes]) -> str:
         f"{len(data.get('visits') or [])} visits): median survival <b>{_months(data.get('median_days'))}</b> "
         f"since the first visit; 1-year survival <b>{_number(data.get('survival_1y'))}</b>, 2-year survival "
         f"<b>{_number(data.get('survival_2y'))}</b>.</p>",
-        f"<p class=small>In the figure {band} (fitted to hold the true probability of being alive a year after a visit for about "
-        "that share of held-out phantoms); the solid line is the predicted probability of being alive.</p>",
+        f"<p class=small>In the figure {band} (fitted to hold the true probability of being alive a year after a "
+        "visit for about that share of held-out phantoms); the solid line is the predicted probability of being "
+        "alive.</p>",
     ]
     rows = []
     for visit, curve in zip(data.get("visits") or [], data.get("per_visit") or []):

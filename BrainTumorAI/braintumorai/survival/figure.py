@@ -16,8 +16,9 @@ def draw_survival(data: Mapping, path: os.PathLike, title: Optional[str] = None)
     """Draw ``survival.json``'s content (:meth:`SurvivalPrediction.to_dict`) into a PNG.
 
     Left: S(t) after the latest visit as steps at the grid's edges, the band shaded and
-    named by its level (``band_level``), the median marked (or "not reached"), 1- and 2-year survival written. Right: the curve
-    after each visit (dynamic prediction), one colour per visit.
+    named by its level (``band_level``), the median marked (or "not reached"), 1- and 2-year
+    survival written. Right: the curve after each visit (dynamic prediction), one colour per
+    visit. Both panels number their probability axis.
     """
     import matplotlib
 
