@@ -65,9 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_itk() -> None:
+    """Keep ITK's console warnings (``WARNING: In .../itkGDCMSeriesFileNames.cxx, line 101 ...
+    No Series were found``) off the terminal: what they mean reaches the user as the one-line
+    error or the result's warnings. Only the command line does this; inside 3D Slicer ITK's
+    output belongs to the application."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; bad input, Ctrl-C, SIGTERM, too little memory and an unwritable
-    standard output end it with one line on stderr and the exit codes above (never a traceback)."""
+    standard output end it with one line on stderr and the exit codes above (never a traceback,
+    never ITK's console output)."""
     command, args = "braintumorai", None
     # On the real command line (argv None) Ctrl-C and SIGTERM are ignored once the command has
     # ended: the interpreter's shutdown would otherwise be killed by them without a word.
@@ -86,6 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             command = f"braintumorai {args.command}"
             if args.command in _TORCH_COMMANDS:
                 _check_address_space(command)
+                quiet_itk()
             code = _run(args, command, BrainTumorAIError)
             streams.flush_stdout()
             return code

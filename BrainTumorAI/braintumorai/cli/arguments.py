@@ -7,10 +7,12 @@ import contextlib
 import difflib
 import math
 import os
+from typing import Optional
 
 from ..case_folder import SEGMENTATION_TOKENS, expand_case_folders, is_segmentation_name
 from ..errors import InputError
 from ..modalities import assign_modalities, normalise_modality
+from ..normalization import SUV_UNITS
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +65,25 @@ def refuse_segmentation(path: str, command: str) -> None:
     if is_segmentation_name(path) and not os.path.isdir(path):
         raise InputError(f"'{path}' is a segmentation (a label map), and segmentations are not inputs of {command}: "
                          "it reads images only; leave it out.")
+
+
+def unused_pet_options(args: argparse.Namespace, study) -> Optional[str]:
+    """The sentence saying why --pet-weight / --pet-dose were not used, or None when they were
+    (or were not given): a study without PET, or a PET whose units say it is already in SUV.
+
+    ``study``: the :class:`~braintumorai.study.Study` read (its images and metadata)."""
+    given = [option for option, value in (("--pet-weight", args.pet_weight), ("--pet-dose", args.pet_dose))
+             if value is not None]
+    if not given:
+        return None
+    options = " and ".join(given)
+    verb = "were" if len(given) > 1 else "was"
+    if "PET" not in study.images:
+        return f"{options} {verb} not used: the study has no PET volume."
+    units = str((study.metadata or {}).get("PET", {}).get("units") or "").upper()
+    if units in SUV_UNITS:
+        return f"{options} {verb} not used: the PET is already in SUV (its units say {units})."
+    return None
 
 
 def input_files(args: argparse.Namespace) -> dict[str, str]:
