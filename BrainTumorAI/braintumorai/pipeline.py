@@ -17,7 +17,7 @@ import numpy as np
 from . import plausibility
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
-from .model_grid import ModelGrid, to_reference
+from .model_grid import ModelGrid, maps_to_reference
 from .ood import OOD_WARNING, modality_distances, modality_vectors, widened_prediction_set
 from .results import ClassificationResult
 from .study import AlignedStudy, ModelInput, Study, align, model_input
@@ -314,10 +314,10 @@ class Classifier:
         else:
             fused, per_modality = saliency_maps.gradcam(self.model, x, present, class_index=target, method=method)
         brain = prepared.brain
-        maps = {"fused": to_reference(np.where(brain, fused, 0.0), prepared.grid, reference_image)}
-        for modality, array in per_modality.items():
-            maps[modality] = to_reference(np.where(brain, array, 0.0), prepared.grid, reference_image)
-        return maps
+        on_grid = {"fused": fused, **per_modality}
+        # All maps in one pass (they share the grids' geometry and the brain's support).
+        return maps_to_reference({name: np.where(brain, array, np.float32(0.0)).astype(np.float32, copy=False)
+                                  for name, array in on_grid.items()}, prepared.grid, reference_image)
 
 
 def _import_in_background(module: str) -> None:
