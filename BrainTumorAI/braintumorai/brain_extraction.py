@@ -31,7 +31,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import SimpleITK as sitk
 
-from .brain_mask import fill_holes
+from .brain_mask import fill_holes, fill_holes_3d
 from .errors import InputError
 
 # Preference of modalities to extract the brain from (the first present is used).
@@ -67,7 +67,7 @@ def _foreground(array: np.ndarray, background: float | None) -> np.ndarray:
         raise InputError("The volume has no foreground; check that the right volume was loaded.")
     if count > 1:
         mask = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    return ndi.binary_fill_holes(mask)
+    return fill_holes_3d(mask)
 
 
 def _otsu(array: np.ndarray) -> float:

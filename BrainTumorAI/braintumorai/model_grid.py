@@ -51,12 +51,13 @@ class ModelGrid:
 def _brain_centre(image: sitk.Image, is_mask: bool) -> np.ndarray:
     """LPS centre (mm) of the mask's bounding box, or of the whole image."""
     if is_mask:
-        array = sitk.GetArrayViewFromImage(image)
-        zyx = np.nonzero(array)
-        if zyx[0].size == 0:
+        array = sitk.GetArrayViewFromImage(image) != 0
+        # The bounding box from the mask's projections on each axis (no list of 9 million indices).
+        extents = [np.flatnonzero(np.any(array, axis=other)) for other in ((0, 1), (0, 2), (1, 2))]  # x, y, z
+        if extents[0].size == 0:
             raise GeometryError("The brain mask is empty; give a mask that covers the brain, or none.")
-        low = np.array([zyx[2].min(), zyx[1].min(), zyx[0].min()], float)
-        high = np.array([zyx[2].max(), zyx[1].max(), zyx[0].max()], float)
+        low = np.array([e[0] for e in extents], float)
+        high = np.array([e[-1] for e in extents], float)
     else:
         low = np.zeros(3)
         high = np.asarray(image.GetSize(), float) - 1
