@@ -89,6 +89,9 @@ class Classifier:
         # braintumorai.calibration.calibration_for).
         self.calibration: dict = dict(card.get("calibration", {}))
         self.coverage = self.calibration.get("coverage")
+        # Autocast type of the forward pass on CUDA ('float16', 'bfloat16', or 'float32' for
+        # none); the CPU always runs float32.
+        self.precision = "float16"
 
     @classmethod
     def load(cls, model: Optional[str] = None, device: Optional[str] = None) -> "Classifier":
@@ -139,7 +142,7 @@ class Classifier:
         report("Classifying", 0.4)
         tick = time.perf_counter()
         try:
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 fused, modality_weights, _, used_flags, modality_feats = self.model.forward_features(x, present)
                 output_logits = self.model.classify(self.model.fusion_output(fused))
                 vectors = modality_vectors(self.model, modality_feats, used_flags)
@@ -282,7 +285,7 @@ class Classifier:
         present = torch.from_numpy(present_flags[None]).to(self.device)
         report("Embedding", 0.6)
         try:
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 fused = self.model.forward_features(x, present)[0]
                 pooled = self.model.pooled_features(fused)
                 logits = self.model.classifier(pooled)
@@ -339,12 +342,13 @@ def _import_in_background(module: str) -> None:
     threading.Thread(target=run, name=f"import {module}", daemon=False).start()
 
 
-def autocast(device: str):
-    """Mixed precision on CUDA (faster, half the memory); full precision on the CPU."""
+def autocast(device: str, precision: str = "float16"):
+    """Mixed precision on CUDA (faster, half the memory): ``precision`` 'float16' or
+    'bfloat16'; 'float32' (and the CPU) run in full precision."""
     import contextlib
 
     import torch
 
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.float16)
+    if device.startswith("cuda") and precision in ("float16", "bfloat16"):
+        return torch.autocast("cuda", dtype=getattr(torch, precision))
     return contextlib.nullcontext()
