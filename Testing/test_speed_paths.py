@@ -117,7 +117,7 @@ def _mask_cases():
                                                   modalities=("FLAIR",)).images["FLAIR"]
     yield "head-kept phantom", generate_case("glioblastoma", seed=1, spacing=1.0, modalities=("T1",),
                                              head_mm=FULL_HEAD_MM).images["T1"]
-    for folder in sorted(REAL_DEV.glob("*")) if REAL_DEV.is_dir() else []:
+    for folder in sorted(p for p in REAL_DEV.glob("*") if p.is_dir()):
         for path in sorted(folder.iterdir()):
             if path.suffix in (".mha", ".nrrd", ".gz") and not any(t in path.name for t in ("seg", "roi")):
                 from braintumorai.io import read_image
@@ -126,6 +126,7 @@ def _mask_cases():
                 break
 
 
+@pytest.mark.slow
 def test_brain_mask_agrees_with_the_full_resolution_one():
     """The numpy mask (largest piece in the bounding box, holes on 2 mm bins) against the
     SimpleITK one it replaced: Dice >= 0.9999 on phantoms (stripped, head kept, odd sizes)
