@@ -47,7 +47,8 @@ _ERODE_MM = 4.0                 # erosion that separates brain from scalp and ma
 def _working_copy(image: sitk.Image) -> sitk.Image:
     """The image on an identity-direction-agnostic grid of about 2 mm (box-shrunk)."""
     factors = [max(1, int(round(_WORK_MM / s))) for s in image.GetSpacing()]
-    image = sitk.Cast(image, sitk.sitkFloat32)
+    if image.GetPixelID() != sitk.sitkFloat32:
+        image = sitk.Cast(image, sitk.sitkFloat32)
     return sitk.BinShrink(image, factors) if max(factors) > 1 else image
 
 

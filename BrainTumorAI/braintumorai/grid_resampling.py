@@ -123,14 +123,16 @@ def apply(steps: list[AxisStep], array: np.ndarray, skip_zero_input: bool = Fals
     full_shape = work.shape[:lead] + tuple(step.taps.shape[0] for step in steps)
     # Shrinking axes first, so the expanding ones work on the smallest array.
     order = sorted(range(3), key=lambda j: steps[j].taps.shape[0] / max(1, work.shape[lead + j]))
+    if skip_zero_input:
+        # Input rows along each axis that hold a non-zero value, found once on the input: a row
+        # that is all 0 stays all 0 while the other axes are resampled.
+        nonzero = [np.any(work != 0, axis=tuple(a for a in range(work.ndim) if a != lead + j)) for j in range(3)]
     kept = [slice(None)] * (lead + 3)
     for j in order:
         step, axis = steps[j], lead + j
         useful = np.any(step.weights != 0, 1)
         if skip_zero_input:
-            other = tuple(a for a in range(work.ndim) if a != axis)
-            nonzero = np.any(work != 0, axis=other)
-            useful &= np.any(nonzero[step.taps] & (step.weights != 0), 1)
+            useful &= np.any(nonzero[j][step.taps] & (step.weights != 0), 1)
         rows = np.flatnonzero(useful)
         if rows.size == 0:
             return np.zeros(full_shape, work.dtype)
