@@ -15,8 +15,11 @@ the four MRI and with all six modalities. For each:
 
 Each pipeline runs in a child process of its own: once cold (the whole-process time runs from
 the child's start, Python start and imports included, to that first result), then ``repeats``
-times more for the in-process figures (medians of the warm runs) and the peak memory. On a CUDA machine the same is also measured on the GPU, in
-float16 and bfloat16 autocast.
+times more for the in-process figures (medians of the warm runs) and the peak memory. On a
+CUDA machine the same is also measured on the GPU in float32, float16 and bfloat16 autocast
+(both pipelines alike): every time is read after ``torch.cuda.synchronize()`` (kernels run
+asynchronously; without it a stage's time lands in the next one), and the peak GPU memory
+(``torch.cuda.max_memory_allocated``) is reported beside the peak resident memory.
 """
 
 from __future__ import annotations
@@ -61,20 +64,30 @@ def product_once(files: dict, out: Path, device: str, prognosis: bool, precision
     """Classify with the default saliency and write everything; then prognose over three visits."""
     from .pipeline import Classifier
 
-    start = time.perf_counter()
+    start = _now(device)
     classifier = _cached("classifier", lambda: Classifier.load(device=device))
+    classifier.precision = precision or "float32"
     result = classifier.predict(files)
-    tick = time.perf_counter()
+    tick = _now(device)
     result.save(out)
-    timings = dict(result.timings, write_s=time.perf_counter() - tick, total_s=time.perf_counter() - start)
+    timings = dict(result.timings, write_s=_now(device) - tick, total_s=_now(device) - start)
     if prognosis:
         from .prognosis import Prognosticator
 
-        tick = time.perf_counter()
+        tick = _now(device)
         prognosticator = _cached("prognosis", lambda: Prognosticator.load(device=device, classifier=classifier))
         prognosticator.predict([{"day": day, "study": dict(files)} for day in (0, 90, 180)])
-        timings["prognosis_s"] = time.perf_counter() - tick
+        timings["prognosis_s"] = _now(device) - tick
     return timings
+
+
+def _now(device: str) -> float:
+    """``time.perf_counter()`` once the GPU has finished what was queued (CUDA only)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    return time.perf_counter()
 
 
 def baseline_once(files: dict, out: Path, device: str, spacing=(3.0, 3.0, 3.0), size=(56, 64, 56),
@@ -88,31 +101,31 @@ def baseline_once(files: dict, out: Path, device: str, spacing=(3.0, 3.0, 3.0), 
     from monai.visualize import GradCAM
 
     keys = list(files)
-    start = time.perf_counter()
+    start = _now(device)
     transform = Compose([LoadImaged(keys, image_only=True), EnsureChannelFirstd(keys),
                          Orientationd(keys, axcodes="RAS", labels=None), Spacingd(keys, pixdim=spacing, mode="bilinear"),
                          ResizeWithPadOrCropd(keys, spatial_size=size), NormalizeIntensityd(keys, nonzero=True)])
     data = transform(dict(files))
     x = torch.cat([data[k] for k in keys], 0)[None].as_tensor().to(device)
-    timings = {"preprocess_s": time.perf_counter() - start}
-    tick = time.perf_counter()
+    timings = {"preprocess_s": _now(device) - start}
+    tick = _now(device)
     network = _cached(f"densenet{len(keys)}", lambda: DenseNet121(spatial_dims=3, in_channels=len(keys),
                                                                   out_channels=6).eval().to(device))
     with torch.no_grad(), _autocast(device, precision):
         network(x)
-    timings["inference_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
+    timings["inference_s"] = _now(device) - tick
+    tick = _now(device)
     with _autocast(device, precision):
         cam = GradCAM(network, target_layers="class_layers.relu")(x).float().cpu()
-    timings["saliency_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
+    timings["saliency_s"] = _now(device) - tick
+    tick = _now(device)
     reference = data[keys[0]]
     mapped = MetaTensor(cam[0], meta=reference.meta, applied_operations=reference.applied_operations)
     back = Invertd(keys="cam", transform=transform, orig_keys=keys[0], nearest_interp=False)(
         {"cam": mapped, keys[0]: reference})["cam"]
     SaveImage(output_dir=str(out), output_postfix="gradcam", separate_folder=False, print_log=False)(back)
-    timings["write_s"] = time.perf_counter() - tick
-    timings["total_s"] = time.perf_counter() - start
+    timings["write_s"] = _now(device) - tick
+    timings["total_s"] = _now(device) - start
     return timings
 
 
@@ -151,8 +164,18 @@ def child(argv: list[str]) -> int:
             print("COLD " + json.dumps(runs[0]), flush=True)
     warm = runs[1:] or runs
     medians = {key: statistics.median(r[key] for r in warm) for key in warm[0]}
-    print("BENCH " + json.dumps({"timings": medians, "peak_rss_mb": peak_rss_mb()}), flush=True)
+    print("BENCH " + json.dumps({"timings": medians, "peak_rss_mb": peak_rss_mb(),
+                                 "peak_gpu_mb": peak_gpu_mb(device)}), flush=True)
     return 0
+
+
+def peak_gpu_mb(device: str) -> Optional[float]:
+    """Peak GPU memory this process allocated through torch (MB); None off CUDA."""
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def peak_rss_mb() -> float:
@@ -226,6 +249,7 @@ def run_benchmark(repeats: int = 3, size=(240, 240, 155), device: str = "cpu", p
                 "preprocess_s": t["preprocess_s"], "inference_s": t["inference_s"], "saliency_s": t["saliency_s"],
                 "write_s": t["write_s"], "prognosis_s": t.get("prognosis_s"), "total_s": t["total_s"],
                 "process_s": process_s, "peak_rss_mb": product["peak_rss_mb"],
+                "peak_gpu_mb": product.get("peak_gpu_mb"), "baseline_peak_gpu_mb": baseline.get("peak_gpu_mb"),
                 "baseline_total_s": baseline["timings"]["total_s"], "baseline_process_s": baseline_process_s,
                 "baseline_peak_rss_mb": baseline["peak_rss_mb"],
                 "speedup": baseline["timings"]["total_s"] / t["total_s"]})

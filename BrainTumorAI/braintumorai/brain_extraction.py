@@ -31,7 +31,7 @@ import numpy as np
 import scipy.ndimage as ndi
 import SimpleITK as sitk
 
-from .brain_mask import fill_holes
+from .brain_mask import fill_holes, fill_holes_3d
 from .errors import InputError
 
 # Preference of modalities to extract the brain from (the first present is used).
@@ -47,7 +47,8 @@ _ERODE_MM = 4.0                 # erosion that separates brain from scalp and ma
 def _working_copy(image: sitk.Image) -> sitk.Image:
     """The image on an identity-direction-agnostic grid of about 2 mm (box-shrunk)."""
     factors = [max(1, int(round(_WORK_MM / s))) for s in image.GetSpacing()]
-    image = sitk.Cast(image, sitk.sitkFloat32)
+    if image.GetPixelID() != sitk.sitkFloat32:
+        image = sitk.Cast(image, sitk.sitkFloat32)
     return sitk.BinShrink(image, factors) if max(factors) > 1 else image
 
 
@@ -67,7 +68,7 @@ def _foreground(array: np.ndarray, background: float | None) -> np.ndarray:
         raise InputError("The volume has no foreground; check that the right volume was loaded.")
     if count > 1:
         mask = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    return ndi.binary_fill_holes(mask)
+    return fill_holes_3d(mask)
 
 
 def _otsu(array: np.ndarray) -> float:

@@ -51,12 +51,13 @@ class ModelGrid:
 def _brain_centre(image: sitk.Image, is_mask: bool) -> np.ndarray:
     """LPS centre (mm) of the mask's bounding box, or of the whole image."""
     if is_mask:
-        array = sitk.GetArrayViewFromImage(image)
-        zyx = np.nonzero(array)
-        if zyx[0].size == 0:
+        array = sitk.GetArrayViewFromImage(image) != 0
+        # The bounding box from the mask's projections on each axis (no list of 9 million indices).
+        extents = [np.flatnonzero(np.any(array, axis=other)) for other in ((0, 1), (0, 2), (1, 2))]  # x, y, z
+        if extents[0].size == 0:
             raise GeometryError("The brain mask is empty; give a mask that covers the brain, or none.")
-        low = np.array([zyx[2].min(), zyx[1].min(), zyx[0].min()], float)
-        high = np.array([zyx[2].max(), zyx[1].max(), zyx[0].max()], float)
+        low = np.array([e[0] for e in extents], float)
+        high = np.array([e[-1] for e in extents], float)
     else:
         low = np.zeros(3)
         high = np.asarray(image.GetSize(), float) - 1
@@ -73,7 +74,13 @@ def to_model(
     a grid twice as fine: a cheap box filter, so a 1 mm scan and a coarse one show the
     network the same partial-volume blur instead of aliased noise (and at a fraction
     of the cost of Gaussian smoothing the full-resolution volume).
+
+    Axis-aligned grids (flips and permutations included) take the separable path of
+    :mod:`braintumorai.grid_resampling` (same values as ITK's, several times faster).
     """
+    fast = _axis_aligned(image, grid, interpolator, default_value, fine=True)
+    if fast is not None:
+        return fast
     if interpolator != sitk.sitkLinear:
         resampled = sitk.Resample(image, grid, sitk.Transform(), interpolator, default_value, sitk.sitkFloat32)
         return sitk.GetArrayFromImage(resampled)
@@ -110,4 +117,53 @@ def to_reference(
 
     Voxels of the reference outside the model grid get 0.
     """
+    return maps_to_reference({"map": array}, grid, reference, interpolator)["map"]
+
+
+def maps_to_reference(
+    arrays: dict, grid: sitk.Image, reference: sitk.Image, interpolator: int = sitk.sitkLinear
+) -> dict:
+    """Several (D, H, W) maps from the model grid onto the reference grid in one pass:
+    name -> float32 ``SimpleITK.Image`` (see :func:`to_reference`)."""
+    for array in arrays.values():
+        grid_image(array, grid)  # the shape check and its message
+    steps = None
+    if interpolator in _MODES:
+        from . import grid_resampling
+
+        steps = grid_resampling.plan(grid, reference, _MODES[interpolator])
+    if steps is None:  # oblique reference: ITK, map by map
+        return {name: _itk_to_reference(array, grid, reference, interpolator) for name, array in arrays.items()}
+    from . import grid_resampling
+
+    stacked = np.stack([np.asarray(a, np.float32) for a in arrays.values()])
+    # Maps are 0 outside the brain: rows that read only zeros are not computed.
+    resampled = grid_resampling.apply(steps, stacked, skip_zero_input=True)
+    images = {}
+    for name, values in zip(arrays, resampled):
+        image = sitk.GetImageFromArray(values)
+        image.CopyInformation(reference)
+        images[name] = image
+    return images
+
+
+_MODES = {sitk.sitkLinear: "linear", sitk.sitkNearestNeighbor: "nearest"}
+
+
+def _axis_aligned(image: sitk.Image, grid: sitk.Image, interpolator: int, default_value: float, fine: bool):
+    """``to_model``'s separable path, or None where it does not apply (an oblique grid, another
+    interpolator, a non-zero background, a vector image)."""
+    if interpolator not in _MODES or default_value != 0.0 or image.GetNumberOfComponentsPerPixel() != 1:
+        return None
+    from . import grid_resampling
+
+    mode = "box2" if fine and interpolator == sitk.sitkLinear else _MODES[interpolator]
+    steps = grid_resampling.plan(image, grid, mode)
+    if steps is None:
+        return None
+    values = grid_resampling.apply(steps, sitk.GetArrayViewFromImage(image))
+    return values.astype(np.float32, copy=False)
+
+
+def _itk_to_reference(array: np.ndarray, grid: sitk.Image, reference: sitk.Image, interpolator: int) -> sitk.Image:
     return sitk.Resample(grid_image(array, grid), reference, sitk.Transform(), interpolator, 0.0, sitk.sitkFloat32)

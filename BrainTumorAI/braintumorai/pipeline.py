@@ -18,7 +18,7 @@ from . import plausibility
 from .content_agreement import agreement_findings
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
-from .model_grid import ModelGrid, to_reference
+from .model_grid import ModelGrid, maps_to_reference
 from .ood import modality_distances, modality_vectors, ood_warning, widened_prediction_set
 from .results import ClassificationResult
 from .study import AlignedStudy, ModelInput, Study, align, model_input
@@ -90,6 +90,9 @@ class Classifier:
         # braintumorai.calibration.calibration_for).
         self.calibration: dict = dict(card.get("calibration", {}))
         self.coverage = self.calibration.get("coverage")
+        # Autocast type of the forward pass on CUDA ('float16', 'bfloat16', or 'float32' for
+        # none); the CPU always runs float32.
+        self.precision = "float16"
 
     @classmethod
     def load(cls, model: Optional[str] = None, device: Optional[str] = None) -> "Classifier":
@@ -140,7 +143,7 @@ class Classifier:
         report("Classifying", 0.4)
         tick = time.perf_counter()
         try:
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 fused, modality_weights, _, used_flags, modality_feats = self.model.forward_features(x, present)
                 output_logits = self.model.classify(self.model.fusion_output(fused))
                 vectors = modality_vectors(self.model, modality_feats, used_flags)
@@ -294,7 +297,7 @@ class Classifier:
         present = torch.from_numpy(present_flags[None]).to(self.device)
         report("Embedding", 0.6)
         try:
-            with torch.no_grad(), autocast(self.device):
+            with torch.no_grad(), autocast(self.device, self.precision):
                 fused = self.model.forward_features(x, present)[0]
                 pooled = self.model.pooled_features(fused)
                 logits = self.model.classifier(pooled)
@@ -326,10 +329,10 @@ class Classifier:
         else:
             fused, per_modality = saliency_maps.gradcam(self.model, x, present, class_index=target, method=method)
         brain = prepared.brain
-        maps = {"fused": to_reference(np.where(brain, fused, 0.0), prepared.grid, reference_image)}
-        for modality, array in per_modality.items():
-            maps[modality] = to_reference(np.where(brain, array, 0.0), prepared.grid, reference_image)
-        return maps
+        on_grid = {"fused": fused, **per_modality}
+        # All maps in one pass (they share the grids' geometry and the brain's support).
+        return maps_to_reference({name: np.where(brain, array, np.float32(0.0)).astype(np.float32, copy=False)
+                                  for name, array in on_grid.items()}, prepared.grid, reference_image)
 
 
 def _import_in_background(module: str) -> None:
@@ -351,12 +354,13 @@ def _import_in_background(module: str) -> None:
     threading.Thread(target=run, name=f"import {module}", daemon=False).start()
 
 
-def autocast(device: str):
-    """Mixed precision on CUDA (faster, half the memory); full precision on the CPU."""
+def autocast(device: str, precision: str = "float16"):
+    """Mixed precision on CUDA (faster, half the memory): ``precision`` 'float16' or
+    'bfloat16'; 'float32' (and the CPU) run in full precision."""
     import contextlib
 
     import torch
 
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.float16)
+    if device.startswith("cuda") and precision in ("float16", "bfloat16"):
+        return torch.autocast("cuda", dtype=getattr(torch, precision))
     return contextlib.nullcontext()

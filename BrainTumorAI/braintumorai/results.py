@@ -33,10 +33,20 @@ MAP_LEVELS = 255
 
 def quantised(image: sitk.Image) -> sitk.Image:
     """A map in [0, 1] rounded to steps of ``1 / MAP_LEVELS`` (still float32, same geometry):
-    gzip then stores it in a sixth of the bytes."""
-    rounded = sitk.Round(sitk.Clamp(image, sitk.sitkFloat32, 0.0, 1.0) * float(MAP_LEVELS)) / float(MAP_LEVELS)
+    gzip then stores it in a sixth of the bytes. In numpy, in place on one copy (SimpleITK's
+    clamp, multiply, round and divide took five passes and most of the time of writing a
+    map); the same float32 values: halves round up, as ``SimpleITK.Round`` does."""
+    import numpy as np
+
+    values = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    np.clip(values, 0.0, 1.0, out=values)
+    values *= np.float32(MAP_LEVELS)
+    values += np.float32(0.5)
+    np.floor(values, out=values)
+    values /= np.float32(MAP_LEVELS)
+    rounded = sitk.GetImageFromArray(values)
     rounded.CopyInformation(image)
-    return sitk.Cast(rounded, sitk.sitkFloat32)
+    return rounded
 
 
 @dataclass

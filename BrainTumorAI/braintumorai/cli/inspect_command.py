@@ -5,16 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-import SimpleITK as sitk
-
-from ..content_agreement import agreement_findings
-from ..errors import GeometryError
-from ..geometry import check_coregistration
-from ..io import orientation_code, read_image
-from ..modalities import choose_reference
-from ..plausibility import content_findings, geometry_findings
-from ..study import Study, align
 from .arguments import add_input_arguments, input_files
 
 
@@ -36,6 +26,18 @@ def describe(files: dict[str, str], reference: str | None = None) -> dict:
     as ``{"modality", "refused", "sentence"}``; content is checked only when every volume
     overlaps the reference (else the table's 'co-registered' column says what is wrong).
     """
+    # Imported here, not at the top: `braintumorai --help` and the other commands need none of it.
+    import numpy as np
+    import SimpleITK as sitk
+
+    from ..content_agreement import agreement_findings
+    from ..errors import GeometryError
+    from ..geometry import check_coregistration
+    from ..io import orientation_code, read_image
+    from ..modalities import choose_reference
+    from ..plausibility import content_findings, geometry_findings
+    from ..study import Study, align
+
     images = {m: read_image(p) for m, p in files.items()}
     reference = choose_reference(list(images), reference)
     findings = geometry_findings(images, files)

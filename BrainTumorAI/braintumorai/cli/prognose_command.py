@@ -9,7 +9,7 @@ import os
 from ..case_folder import SEGMENTATION_TOKENS, case_folder_contents, is_segmentation_name
 from ..errors import InputError
 from ..modalities import guess_modality, normalise_modality
-from ..survival.visit_features import TREATMENTS
+from ..survival.treatments import TREATMENTS
 from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer
 
 

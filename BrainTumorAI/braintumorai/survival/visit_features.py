@@ -27,8 +27,8 @@ import numpy as np
 
 from ..errors import InputError
 from .compartments import COMPARTMENTS
+from .treatments import TREATMENTS
 
-TREATMENTS: tuple[str, ...] = ("surgery", "radiotherapy", "chemotherapy")
 _GAP_SCALE = math.log(365.0)
 
 # The clinical covariates of the imaging models (DESIGN.md: age, sex, KPS; each may be missing).
