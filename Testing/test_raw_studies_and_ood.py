@@ -1,6 +1,7 @@
 """Raw (head-kept) studies are detected and brain-extracted; the out-of-distribution
 score rises for corrupted studies and widens the prediction set when it flags one."""
 
+import functools
 import json
 
 import numpy as np
@@ -52,11 +53,75 @@ def test_skull_stripped_phantom_is_left_as_it_is():
     assert dice(arr(aligned.brain_mask), arr(case.masks["brain"])) > 0.99  # the non-zero voxels, holes filled
 
 
-def test_widened_prediction_set_holds_the_coverage():
+def test_widened_prediction_set_holds_the_coverage_and_never_one_class():
     p = np.array([0.6, 0.37, 0.02, 0.01])
     assert widened_prediction_set(p, 0.9).tolist() == [True, True, False, False]
-    assert widened_prediction_set(np.array([0.95, 0.05]), 0.9).tolist() == [True, False]
+    # A flagged study with a one-class set would be confident and doubtful at once.
+    assert widened_prediction_set(np.array([0.97, 0.02, 0.01]), 0.9).tolist() == [True, True, False]
     assert widened_prediction_set(np.full(4, 0.25), 0.9).all()
+
+
+@functools.lru_cache(maxsize=1)
+def _ood_phantom():
+    return generate_case("glioblastoma", seed=5, spacing=2.0, modalities=("T1", "FLAIR"))
+
+
+def _phantom_channel(**kwargs):
+    from braintumorai.model_grid import ModelGrid
+    from braintumorai.study import model_input
+
+    images = dict(_ood_phantom().images)
+    for name, change in kwargs.items():
+        images[name] = change(images[name])
+    prepared = model_input(align(Study(images)), ModelGrid((3.0, 3.0, 3.0), (56, 64, 56)), ("T1", "FLAIR"))
+    return prepared
+
+
+def test_image_statistics_see_noise_thick_slices_and_a_brain_that_is_not_one():
+    from braintumorai.ood_image import FEATURE_NAMES, image_features
+
+    def features(prepared):
+        return dict(zip(FEATURE_NAMES, image_features(prepared.channels, prepared.present, prepared.brain,
+                                                      (3.0, 3.0, 3.0))[1]))
+
+    def noisy(image):
+        a = arr(image)
+        out = sitk.GetImageFromArray((a + (a > 0) * np.random.default_rng(0).normal(0, 0.5 * a[a > 0].mean(),
+                                                                                      a.shape)).astype(np.float32))
+        out.CopyInformation(image)
+        return out
+
+    def thick(image):  # 9 mm slices along z, as an old clinical series
+        smooth = sitk.DiscreteGaussian(image, [0.01, 0.01, (9.0 / 2.355) ** 2], 32, 0.01, False)
+        out = sitk.GetImageFromArray(arr(smooth) * (arr(image) > 0))
+        out.CopyInformation(image)
+        return out
+
+    clean = features(_phantom_channel())
+    assert clean["log_local_variance"] < features(_phantom_channel(FLAIR=noisy))["log_local_variance"] - 0.5
+    assert features(_phantom_channel(FLAIR=thick))["log_anisotropy"] < clean["log_anisotropy"] - 0.25
+    assert 1000 < np.exp(clean["log_brain_ml"]) < 2600  # a brain-sized mask on the 3 mm grid, in mL
+    absent = image_features(np.zeros((2, 4, 4, 4)), np.array([True, False]), np.ones((4, 4, 4), bool), (3, 3, 3))
+    assert np.isnan(absent[1]).all()
+
+
+def test_study_score_takes_the_larger_of_network_and_image_distances():
+    from braintumorai.ood import study_distances
+    from braintumorai.ood_image import FEATURE_NAMES, fit_image_model
+    from training.ood_fit import fit_modality
+
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(0, 1, (300, 40))
+    features = rng.normal(0, 1, (300, len(FEATURE_NAMES)))
+    ood = {"per_modality": {"T1": fit_modality(vectors, np.zeros(300, int), components=8)},
+           "image": {"per_modality": {"T1": fit_image_model(features)}}}
+    usual_vector, usual_image = rng.normal(0, 1, (1, 1, 40)), rng.normal(0, 1, (1, 1, len(FEATURE_NAMES)))
+    odd_image = usual_image + 8.0  # the network finds the volume familiar, its statistics do not
+    network_only = study_distances(ood, ("T1",), usual_vector)[0, 0]
+    assert study_distances(ood, ("T1",), usual_vector, odd_image)[0, 0] > 10 * network_only
+    assert study_distances(ood, ("T1",), usual_vector, usual_image)[0, 0] >= network_only
+    # A card without image statistics scores as before.
+    assert study_distances({"per_modality": ood["per_modality"]}, ("T1",), usual_vector, odd_image)[0, 0] == network_only
 
 
 def test_ood_distance_grows_away_from_the_training_vectors():

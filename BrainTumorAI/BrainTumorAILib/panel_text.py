@@ -38,8 +38,9 @@ def ood_text(data: Mapping) -> str:
     if score is None:
         return ""
     if data.get("ood_flag"):
-        return (f"Out of distribution (score {float(score):.2f}): this study is unlike the data the model was trained "
-                "on, so its answer may be wrong; read it with doubt.")
+        from braintumorai.ood import OOD_ADVICE
+
+        return f"Out of distribution (score {float(score):.2f}). {OOD_ADVICE}"
     return f"Out-of-distribution score {float(score):.2f}: within the range of the training data."
 
 

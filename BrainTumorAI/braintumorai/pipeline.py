@@ -18,7 +18,7 @@ from . import plausibility
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, to_reference
-from .ood import OOD_WARNING, modality_distances, modality_vectors, widened_prediction_set
+from .ood import OOD_WARNING, modality_vectors, study_distances, widened_prediction_set
 from .results import ClassificationResult
 from .study import AlignedStudy, ModelInput, Study, align, model_input
 
@@ -165,7 +165,10 @@ class Classifier:
                             "(returned as the brain mask); check it before trusting the result.")
         ood_score_value, ood_flag = None, None
         if self.card.get("ood"):
-            distances = modality_distances(self.card["ood"], self.modalities, vectors)[0]
+            from .ood_image import image_features
+
+            features = image_features(prepared.channels, prepared.present, prepared.brain, prepared.grid.GetSpacing())
+            distances = study_distances(self.card["ood"], self.modalities, vectors, features[None])[0]
             if not np.isnan(distances).all():  # a card without statistics for these modalities: no score
                 ood_score_value = float(np.nanmax(distances))
                 ood_flag = bool(ood_score_value > float(self.card["ood"]["threshold"]))

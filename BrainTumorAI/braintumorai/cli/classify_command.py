@@ -49,6 +49,10 @@ def summary(data: dict) -> str:
     if data.get("ood_score") is not None:
         lines.append(f"out-of-distribution score: {data['ood_score']:.2f}"
                      + ("  (FLAGGED: unlike the training data)" if data.get("ood_flag") else "  (like the training data)"))
+        if data.get("ood_flag"):
+            from ..ood import OOD_ADVICE
+
+            lines.append(f"WHAT TO DO: {OOD_ADVICE}")
     if data.get("brain_mask"):
         lines.append(f"brain mask (extracted): {data['brain_mask']}")
     lines += [f"WARNING: {warning}" for warning in data.get("warnings", [])]
