@@ -183,3 +183,14 @@ def test_raw_study_is_classified_on_its_extracted_brain(classifier, head_case, t
     assert dice(arr(result.brain_mask), arr(head_case.masks["brain"])) >= 0.95
     data = result.save(tmp_path)
     assert (tmp_path / "brain_mask.nii.gz").exists() and data["brain_mask"].endswith("brain_mask.nii.gz")
+
+
+def test_cli_summary_of_a_flagged_study_says_what_to_do():
+    from braintumorai.cli.classify_command import summary
+
+    data = {"classes": ["a", "b"], "probabilities": {"a": 0.7, "b": 0.3}, "predicted": "a", "prediction_set": ["a", "b"],
+            "coverage": 0.9, "modality_weights": {"T1": 1.0}, "saliency": {}, "timings": {"total_s": 1.0},
+            "ood_score": 3.2, "ood_flag": True, "warnings": []}
+    flagged = summary(data)
+    assert "FLAGGED" in flagged and "WHAT TO DO: The model cannot judge this study reliably" in flagged
+    assert "WHAT TO DO" not in summary(dict(data, ood_flag=False, ood_score=0.5))
