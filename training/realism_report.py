@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", nargs="*", default=DEFAULT_REAL, help="real study folders")
     parser.add_argument("--n", type=int, default=6, help="phantoms per class")
-    parser.add_argument("--figure", default=os.path.join(ROOT, "Resources", "realism_report.png"))
+    parser.add_argument("--figure", default=os.path.join(ROOT, "Resources", "Figures", "realism_report.png"))
     parser.add_argument("--no-model", action="store_true", help="skip the classifier's view")
     args = parser.parse_args(argv)
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(2)
