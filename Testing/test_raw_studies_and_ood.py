@@ -194,3 +194,19 @@ def test_cli_summary_of_a_flagged_study_says_what_to_do():
     flagged = summary(data)
     assert "FLAGGED" in flagged and "WHAT TO DO: The model cannot judge this study reliably" in flagged
     assert "WHAT TO DO" not in summary(dict(data, ood_flag=False, ood_score=0.5))
+
+
+def test_a_modality_subset_the_card_measured_weak_says_so(classifier):
+    """T1 alone (0.395 on the card's test phantoms): a healthy T1 cannot be told from a tumour
+    with confidence, so the result says the answer cannot be relied on; T1C + FLAIR does not."""
+    from braintumorai.pipeline import weak_subset_warning
+
+    card = {"metrics": {"subsets": {"T1": {"accuracy": 0.395}, "T1C+FLAIR": {"accuracy": 0.833},
+                                    "CT only": {"accuracy": 0.55}}}}
+    assert "right on 40 % of its test phantoms" in weak_subset_warning(card, ["T1"]).replace("40%", "40 %")
+    assert weak_subset_warning(card, ["T1C", "FLAIR"]) is None and weak_subset_warning({}, ["T1"]) is None
+    assert "CT alone" in weak_subset_warning(card, ["CT"])
+    healthy = generate_case("no_tumor", seed=7, spacing=2.0, modalities=("T1",))
+    result = classifier.predict(Study({"T1": healthy.images["T1"]}), saliency=None)
+    assert any("cannot be relied on" in w for w in result.warnings)
+    assert len(result.prediction_set) >= 2  # and its set is not a confident one-class answer

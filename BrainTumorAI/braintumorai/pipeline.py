@@ -160,6 +160,9 @@ class Classifier:
         if threshold is not None:
             in_set = conformal_prediction_set(probabilities, threshold)
         warnings = list(aligned.warnings)
+        weak = weak_subset_warning(self.card, used)
+        if weak:
+            warnings.append(weak)
         if not aligned.skull_stripped:
             warnings.append(f"The study was not skull-stripped: the brain was extracted from {aligned.brain_source} "
                             "(returned as the brain mask); check it before trusting the result.")
@@ -351,3 +354,22 @@ def autocast(device: str):
     if device.startswith("cuda"):
         return torch.autocast("cuda", dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+# Below this accuracy on the card's test phantoms a modality subset's answer is not one to rely on.
+WEAK_SUBSET_ACCURACY = 0.6
+
+
+def weak_subset_warning(card: Mapping, used: Sequence[str]) -> Optional[str]:
+    """One sentence when the card measured the present modality subset below
+    ``WEAK_SUBSET_ACCURACY`` (e.g. T1 alone: a healthy brain cannot be told from a tumour
+    with confidence), else None; None too for a card without per-subset figures."""
+    subsets = (card.get("metrics") or {}).get("subsets", {})
+    subset = subsets.get("+".join(used)) or (subsets.get(f"{used[0]} only") if len(used) == 1 else None)
+    if not isinstance(subset, Mapping) or subset.get("accuracy") is None:
+        return None
+    accuracy = float(subset["accuracy"])
+    if accuracy >= WEAK_SUBSET_ACCURACY:
+        return None
+    return (f"With {' + '.join(used)} alone the model was right on {accuracy:.0%} of its test phantoms, so its "
+            "answer here cannot be relied on; add T1C and FLAIR if the study has them.")
