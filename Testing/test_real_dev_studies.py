@@ -34,10 +34,15 @@ def right_or_flagged(result, right: set) -> None:
         assert result.predicted in right, (result.predicted, result.probabilities, result.ood_score)
 
 
-def test_healthy_volunteer_t1_only_is_no_tumour_with_confidence_or_flagged(classifier):
+def test_healthy_volunteer_t1_only_is_no_tumour_with_confidence_or_says_it_cannot_judge(classifier):
     from braintumorai.study import Study
 
     result = classifier.predict(Study({"T1": read("Kirby21-113-healthy", "Kirby21-113_T1.nii.gz")}), saliency=None)
+    if any("cannot be relied on" in w for w in result.warnings):
+        # T1 alone is a subset the card measured weak (issue 19 did not reach 0.6 on it): then
+        # the answer must say so and keep "no tumour" in a set of several classes.
+        assert "no_tumor" in result.prediction_set and len(result.prediction_set) >= 2
+        return
     if not result.ood_flag:
         assert result.predicted == "no_tumor"
         assert result.probabilities[result.classes.index("no_tumor")] >= 0.6
