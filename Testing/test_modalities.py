@@ -84,6 +84,9 @@ REAL_WORLD_NAMES = {
     "T1 with contrast": "T1C", "T1_postgad": "T1C", "MPRAGE_gado": "T1C", "T1_gadolinium": "T1C",
     "T1_enhanced": "T1C", "T1_contrast": "T1C", "sub-01_ce-gd_T1w.nii.gz": "T1C",
     "sub-01_ses-02_ce-gadolinium_T1w.nii.gz": "T1C",
+    # scanner series as written: the contrast qualifier decides, wherever it stands
+    "MRHR_T1_AX_POST_GAD_T1C.nrrd": "T1C", "MPRAGE_POST_T1GD": "T1C", "POSTGD_T1": "T1C", "t1_se_tra_KM": "T1C",
+    "TCGA-02-0003_AXIAL-T1-POST-GD.nrrd": "T1C", "AX T1 C-": "T1", "T1_C-_SAG": "T1", "T1C-ROI.nrrd": "T1C",
     # T2
     "t2.nii.gz": "T2", "T2w": "T2", "T2_TSE_AX": "T2", "sub-01_T2w.nii.gz": "T2",
     # FLAIR
@@ -106,6 +109,7 @@ REFUSED_NAMES = {
     "pet_ct.nii.gz": "names more than one modality (CT, PET)",
     "T1 pre post subtraction": "both before and after contrast",
     "t1c_precontrast": "names a T1C but also says before contrast",
+    "T1 C- C+": "both before and after contrast", "T1_T1C_pre": "names more than one modality (T1, T1C)",
     "AX SWI": "susceptibility-weighted (SWI)", "SWAN": "susceptibility-weighted (SWI)",
     "DWI_b1000": "diffusion-weighted (DWI)", "ep2d_diff_TRACE": "diffusion-weighted (DWI)",
     "ep2d_diff_TRACEW": "diffusion-weighted (DWI)", "ADC": "apparent diffusion coefficient",

@@ -1,6 +1,7 @@
 """Raw (head-kept) studies are detected and brain-extracted; the out-of-distribution
 score rises for corrupted studies and widens the prediction set when it flags one."""
 
+import functools
 import json
 
 import numpy as np
@@ -52,11 +53,75 @@ def test_skull_stripped_phantom_is_left_as_it_is():
     assert dice(arr(aligned.brain_mask), arr(case.masks["brain"])) > 0.99  # the non-zero voxels, holes filled
 
 
-def test_widened_prediction_set_holds_the_coverage():
+def test_widened_prediction_set_holds_the_coverage_and_never_one_class():
     p = np.array([0.6, 0.37, 0.02, 0.01])
     assert widened_prediction_set(p, 0.9).tolist() == [True, True, False, False]
-    assert widened_prediction_set(np.array([0.95, 0.05]), 0.9).tolist() == [True, False]
+    # A flagged study with a one-class set would be confident and doubtful at once.
+    assert widened_prediction_set(np.array([0.97, 0.02, 0.01]), 0.9).tolist() == [True, True, False]
     assert widened_prediction_set(np.full(4, 0.25), 0.9).all()
+
+
+@functools.lru_cache(maxsize=1)
+def _ood_phantom():
+    return generate_case("glioblastoma", seed=5, spacing=2.0, modalities=("T1", "FLAIR"))
+
+
+def _phantom_channel(**kwargs):
+    from braintumorai.model_grid import ModelGrid
+    from braintumorai.study import model_input
+
+    images = dict(_ood_phantom().images)
+    for name, change in kwargs.items():
+        images[name] = change(images[name])
+    prepared = model_input(align(Study(images)), ModelGrid((3.0, 3.0, 3.0), (56, 64, 56)), ("T1", "FLAIR"))
+    return prepared
+
+
+def test_image_statistics_see_noise_thick_slices_and_a_brain_that_is_not_one():
+    from braintumorai.ood_image import FEATURE_NAMES, image_features
+
+    def features(prepared):
+        return dict(zip(FEATURE_NAMES, image_features(prepared.channels, prepared.present, prepared.brain,
+                                                      (3.0, 3.0, 3.0))[1]))
+
+    def noisy(image):
+        a = arr(image)
+        out = sitk.GetImageFromArray((a + (a > 0) * np.random.default_rng(0).normal(0, 0.5 * a[a > 0].mean(),
+                                                                                      a.shape)).astype(np.float32))
+        out.CopyInformation(image)
+        return out
+
+    def thick(image):  # 9 mm slices along z, as an old clinical series
+        smooth = sitk.DiscreteGaussian(image, [0.01, 0.01, (9.0 / 2.355) ** 2], 32, 0.01, False)
+        out = sitk.GetImageFromArray(arr(smooth) * (arr(image) > 0))
+        out.CopyInformation(image)
+        return out
+
+    clean = features(_phantom_channel())
+    assert clean["log_local_variance"] < features(_phantom_channel(FLAIR=noisy))["log_local_variance"] - 0.5
+    assert features(_phantom_channel(FLAIR=thick))["log_anisotropy"] < clean["log_anisotropy"] - 0.25
+    assert 1000 < np.exp(clean["log_brain_ml"]) < 2600  # a brain-sized mask on the 3 mm grid, in mL
+    absent = image_features(np.zeros((2, 4, 4, 4)), np.array([True, False]), np.ones((4, 4, 4), bool), (3, 3, 3))
+    assert np.isnan(absent[1]).all()
+
+
+def test_study_score_takes_the_larger_of_network_and_image_distances():
+    from braintumorai.ood import study_distances
+    from braintumorai.ood_image import FEATURE_NAMES, fit_image_model
+    from training.ood_fit import fit_modality
+
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(0, 1, (300, 40))
+    features = rng.normal(0, 1, (300, len(FEATURE_NAMES)))
+    ood = {"per_modality": {"T1": fit_modality(vectors, np.zeros(300, int), components=8)},
+           "image": {"per_modality": {"T1": fit_image_model(features)}}}
+    usual_vector, usual_image = rng.normal(0, 1, (1, 1, 40)), rng.normal(0, 1, (1, 1, len(FEATURE_NAMES)))
+    odd_image = usual_image + 8.0  # the network finds the volume familiar, its statistics do not
+    network_only = study_distances(ood, ("T1",), usual_vector)[0, 0]
+    assert study_distances(ood, ("T1",), usual_vector, odd_image)[0, 0] > 10 * network_only
+    assert study_distances(ood, ("T1",), usual_vector, usual_image)[0, 0] >= network_only
+    # A card without image statistics scores as before.
+    assert study_distances({"per_modality": ood["per_modality"]}, ("T1",), usual_vector, odd_image)[0, 0] == network_only
 
 
 def test_ood_distance_grows_away_from_the_training_vectors():
@@ -118,3 +183,30 @@ def test_raw_study_is_classified_on_its_extracted_brain(classifier, head_case, t
     assert dice(arr(result.brain_mask), arr(head_case.masks["brain"])) >= 0.95
     data = result.save(tmp_path)
     assert (tmp_path / "brain_mask.nii.gz").exists() and data["brain_mask"].endswith("brain_mask.nii.gz")
+
+
+def test_cli_summary_of_a_flagged_study_says_what_to_do():
+    from braintumorai.cli.classify_command import summary
+
+    data = {"classes": ["a", "b"], "probabilities": {"a": 0.7, "b": 0.3}, "predicted": "a", "prediction_set": ["a", "b"],
+            "coverage": 0.9, "modality_weights": {"T1": 1.0}, "saliency": {}, "timings": {"total_s": 1.0},
+            "ood_score": 3.2, "ood_flag": True, "warnings": []}
+    flagged = summary(data)
+    assert "FLAGGED" in flagged and "WHAT TO DO: The model cannot judge this study reliably" in flagged
+    assert "WHAT TO DO" not in summary(dict(data, ood_flag=False, ood_score=0.5))
+
+
+def test_a_modality_subset_the_card_measured_weak_says_so(classifier):
+    """T1 alone (0.395 on the card's test phantoms): a healthy T1 cannot be told from a tumour
+    with confidence, so the result says the answer cannot be relied on; T1C + FLAIR does not."""
+    from braintumorai.pipeline import weak_subset_warning
+
+    card = {"metrics": {"subsets": {"T1": {"accuracy": 0.395}, "T1C+FLAIR": {"accuracy": 0.833},
+                                    "CT only": {"accuracy": 0.55}}}}
+    assert "right on 40 % of its test phantoms" in weak_subset_warning(card, ["T1"]).replace("40%", "40 %")
+    assert weak_subset_warning(card, ["T1C", "FLAIR"]) is None and weak_subset_warning({}, ["T1"]) is None
+    assert "CT alone" in weak_subset_warning(card, ["CT"])
+    healthy = generate_case("no_tumor", seed=7, spacing=2.0, modalities=("T1",))
+    result = classifier.predict(Study({"T1": healthy.images["T1"]}), saliency=None)
+    assert any("cannot be relied on" in w for w in result.warnings)
+    assert len(result.prediction_set) >= 2  # and its set is not a confident one-class answer

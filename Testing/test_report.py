@@ -74,6 +74,7 @@ def test_the_report_writes_every_file_it_promises_and_names_the_models(tmp_path)
     assert "not for clinical use" in html and "0.800" in html and "0.150" in html and "90 % coverage" in html
     assert "P-17 &lt;b&gt;" in html and "<b>" not in html.split("P-17")[1][:5]  # identifiers shown as given, escaped
     assert "The FLAIR volume has &lt;5&gt; slices." in html and "Out-of-distribution score: 9.500" in html
+    assert "do not rely on the predicted class" in html  # a flagged study says what to do
     assert "20.5 months" in html and "Two visits share a day" in html
     # Self-contained: every figure inlined, and the inlined bytes are the PNG files written beside it.
     inlined = [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]

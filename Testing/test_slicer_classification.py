@@ -291,6 +291,7 @@ def test_panel_text_shows_warnings_and_the_ood_line_only_when_the_result_has_the
     data.update(warnings=["The T2 volume is 8 mm thick."], ood_score=7.2, ood_flag=True)
     text = warnings_text(data)
     assert text.splitlines()[0].startswith("Warning: Out of distribution (score 7.20)")
+    assert "do not rely on the predicted class" in text.splitlines()[0]  # one sentence saying what to do
     assert "Warning: The T2 volume is 8 mm thick." in text
     assert "2 warnings about the input" in result_summary(data)
     data.update(warnings=[], ood_flag=False, ood_score=1.0)

@@ -184,7 +184,7 @@ def command_fit(args) -> int:
     calibration_card = _calibrate(model, calibration, modalities, config["conformal_coverage"])
     log(f"calibration: temperature {calibration_card['temperature']:.3f}, "
         f"conformal threshold {calibration_card['conformal_threshold']:.3f}")
-    ood = fit_ood(model, train, calibration, modalities)
+    ood = fit_ood(model, train, calibration, modalities, config["spacing_mm"])
     log(f"out-of-distribution statistics: threshold {ood['threshold']:.3f}" if ood
         else "out-of-distribution statistics: too few training cases, none stored")
     card = {
@@ -219,7 +219,8 @@ def command_calibrate(args) -> int:
     card = {k: v for k, v in card.items() if not k.startswith("_")}
     calibration = CachedSet.open(caches["calibration"])
     card["calibration"] = _calibrate(model, calibration, tuple(card["modalities"]), coverage)
-    card["ood"] = fit_ood(model, CachedSet.open(caches["train"]), calibration, tuple(card["modalities"]))
+    card["ood"] = fit_ood(model, CachedSet.open(caches["train"]), calibration, tuple(card["modalities"]),
+                          card["spacing_mm"])
     save_checkpoint(model, args.checkpoint, card)
     print(f"calibration: pooled temperature {card['calibration']['temperature']:.3f}, "
           f"{len(card['calibration']['per_subset'])} modality subsets; card updated: {args.checkpoint}")

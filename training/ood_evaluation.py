@@ -18,10 +18,11 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from braintumorai.ood import ood_score
+from braintumorai.ood_image import image_features
 from braintumorai.synthetic.anatomy import smooth_field
 
 from .metrics import markdown_table
-from .ood_fit import cached_vectors
+from .ood_fit import cached_image_features, cached_vectors
 
 
 def _zscore(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
@@ -32,7 +33,8 @@ def _zscore(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
 
 
 def corrupt(kind: str, channels: np.ndarray, present: np.ndarray, brain: np.ndarray, modalities, seed: int):
-    """One corrupted case: ``(channels (M, D, H, W), present (M,))``."""
+    """One corrupted case: ``(channels (M, D, H, W), present (M,))``; see :func:`corrupted_brain`
+    for the brain mask the pipeline would find in it."""
     rng = np.random.default_rng(seed)
     x, p = channels.copy(), present.copy()
     index = {m: i for i, m in enumerate(modalities)}
@@ -66,6 +68,14 @@ def corrupt(kind: str, channels: np.ndarray, present: np.ndarray, brain: np.ndar
     return x, p
 
 
+def corrupted_brain(kind: str, brain: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    """The brain mask of a corrupted case: the study's own, except for the noise cube,
+    whose only non-zero voxels are the cube."""
+    if kind == "20 mm noise cube as FLAIR":
+        return np.any(channels != 0, axis=0)
+    return brain
+
+
 CORRUPTIONS = ("PET given as T1C", "CT given as FLAIR", "T1 and T2 swapped", "heavy noise", "not a brain",
                "20 mm noise cube as FLAIR")
 
@@ -80,7 +90,10 @@ def evaluate_ood(model, card: dict, test, shifted=None, cases: int = 100, seed: 
     ``cases`` test phantoms), all corruptions pooled, and the shifted set; share flagged."""
     modalities = tuple(card["modalities"])
     ood = card["ood"]
-    clean = ood_score(ood, modalities, cached_vectors(model, test.channels, test.present))
+    spacing = card["spacing_mm"]
+    use_image = bool(ood.get("image"))
+    clean = ood_score(ood, modalities, cached_vectors(model, test.channels, test.present),
+                      cached_image_features(test, spacing) if use_image else None)
     threshold = float(ood["threshold"])
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(test), size=min(cases, len(test)), replace=False))
@@ -88,7 +101,11 @@ def evaluate_ood(model, card: dict, test, shifted=None, cases: int = 100, seed: 
     for kind in CORRUPTIONS:
         xs, ps = zip(*(corrupt(kind, np.asarray(test.channels[i], np.float32), test.present[i],
                                np.asarray(test.brain[i], bool), modalities, seed + int(i)) for i in chosen))
-        scores = ood_score(ood, modalities, cached_vectors(model, np.stack(xs), np.stack(ps)))
+        features = None
+        if use_image:
+            features = np.stack([image_features(x, p, corrupted_brain(kind, np.asarray(test.brain[i], bool), x), spacing)
+                                 for x, p, i in zip(xs, ps, chosen)])
+        scores = ood_score(ood, modalities, cached_vectors(model, np.stack(xs), np.stack(ps)), features)
         pooled.append(scores)
         rows.append({"set": kind, "cases": len(scores), "AUROC": auroc(clean, scores),
                      "flagged": float(np.mean(scores > threshold)), "median score": float(np.median(scores))})
@@ -96,7 +113,8 @@ def evaluate_ood(model, card: dict, test, shifted=None, cases: int = 100, seed: 
     rows.append({"set": "all corruptions", "cases": len(pooled), "AUROC": auroc(clean, pooled),
                  "flagged": float(np.mean(pooled > threshold)), "median score": float(np.median(pooled))})
     if shifted is not None:
-        scores = ood_score(ood, modalities, cached_vectors(model, shifted.channels, shifted.present))
+        scores = ood_score(ood, modalities, cached_vectors(model, shifted.channels, shifted.present),
+                           cached_image_features(shifted, spacing) if use_image else None)
         rows.append({"set": "shifted set (held out)", "cases": len(scores), "AUROC": auroc(clean, scores),
                      "flagged": float(np.mean(scores > threshold)), "median score": float(np.median(scores))})
     rows.insert(0, {"set": "clean test phantoms (in distribution)", "cases": len(clean), "AUROC": None,

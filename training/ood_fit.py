@@ -3,7 +3,13 @@
 Per modality: the head's pooled vectors of that modality alone on the training cases,
 their principal components, class means and shared precision; then, on the held-out
 calibration cases, each modality's 99th-percentile distance (the scale) and the 95th
-percentile of the study score (the flag threshold). Stored in the model card as ``ood``.
+percentile of the study score (the flag threshold). With the grid's spacing, the same for
+each volume's own image statistics (:mod:`braintumorai.ood_image`, one Gaussian per
+modality). Stored in the model card as ``ood``.
+
+The flag threshold is the 97th percentile of the calibration scores: the promise is that
+at most 5 % of studies like the training data are flagged, and a 95th percentile of a few
+hundred calibration cases overshoots that about half the time.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from braintumorai.ood import modality_distances, modality_vectors
+from braintumorai.ood import modality_distances, modality_vectors, study_distances
+from braintumorai.ood_image import FEATURE_NAMES, fit_image_model, image_distances, image_features
 
 COMPONENTS = 32
 SCALE_QUANTILE = 0.99
-FLAG_QUANTILE = 0.95
+FLAG_QUANTILE = 0.97
 
 
 @torch.no_grad()
@@ -29,6 +36,12 @@ def cached_vectors(model, channels, present, batch_size: int = 8) -> np.ndarray:
         feats = model.forward_features(x, p)[4]
         out.append(modality_vectors(model, feats, p))
     return np.concatenate(out)
+
+
+def cached_image_features(cached, spacing_mm) -> np.ndarray:
+    """Image statistics (N, M, 12) of every cached case (NaN where a modality is absent)."""
+    return np.stack([image_features(cached.channels[i], cached.present[i], cached.brain[i], spacing_mm)
+                     for i in range(len(cached))])
 
 
 def fit_modality(vectors: np.ndarray, labels: np.ndarray, components: int = COMPONENTS) -> dict:
@@ -57,8 +70,9 @@ def _rounded(array: np.ndarray) -> list:
     return np.vectorize(lambda v: float(f"{v:.6g}"))(np.asarray(array, np.float64)).tolist()
 
 
-def fit_ood(model, train, calibration, modalities) -> dict:
-    """The card's ``ood`` entry from a training and a calibration :class:`CachedSet`."""
+def fit_ood(model, train, calibration, modalities, spacing_mm=None) -> dict:
+    """The card's ``ood`` entry from a training and a calibration :class:`CachedSet`;
+    with the model grid's ``spacing_mm`` (x, y, z), image statistics too."""
     modalities = tuple(modalities)
     train_vectors = cached_vectors(model, train.channels, train.present)
     per_modality = {}
@@ -74,7 +88,21 @@ def fit_ood(model, train, calibration, modalities) -> dict:
     for index, modality in enumerate(modalities):
         if modality in per_modality:
             per_modality[modality]["scale"] = float(np.nanquantile(raw[:, index], SCALE_QUANTILE))
-    scores = np.nanmax(modality_distances(ood, modalities, calibration_vectors), axis=1)
+    calibration_features = None
+    if spacing_mm is not None:
+        train_features = cached_image_features(train, spacing_mm)
+        image = {"features": list(FEATURE_NAMES), "per_modality": {}}
+        for index, modality in enumerate(modalities):
+            rows = train.present[:, index]
+            if rows.sum() >= 4 * len(FEATURE_NAMES):
+                image["per_modality"][modality] = fit_image_model(train_features[rows, index])
+        calibration_features = cached_image_features(calibration, spacing_mm)
+        raw_image = image_distances(image, modalities, calibration_features)
+        for index, modality in enumerate(modalities):
+            if modality in image["per_modality"]:
+                image["per_modality"][modality]["scale"] = float(np.nanquantile(raw_image[:, index], SCALE_QUANTILE))
+        ood["image"] = image
+    scores = np.nanmax(study_distances(ood, modalities, calibration_vectors, calibration_features), axis=1)
     return {
         "method": "per-modality Mahalanobis distance (class means, shared covariance, "
                   f"{COMPONENTS} principal components + residual) of the head's pooled features; "
@@ -83,6 +111,10 @@ def fit_ood(model, train, calibration, modalities) -> dict:
         "threshold": float(np.quantile(scores, FLAG_QUANTILE)),
         "flag_quantile": FLAG_QUANTILE,
         "per_modality": per_modality,
+        **({"image": ood["image"], "image_method": "per-modality Mahalanobis distance of the normalised volume's "
+            "own statistics (7 percentiles, share beyond 3 SD, log gradient energy, log local variance, log "
+            "anisotropy, log brain volume), scaled the same way; the study score takes the largest of both"}
+           if "image" in ood else {}),
         "fitted_on": f"{len(train)} training phantoms (Gaussians), {len(calibration)} calibration phantoms "
                      "(scales and threshold)",
     }

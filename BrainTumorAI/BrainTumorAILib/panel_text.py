@@ -46,8 +46,9 @@ def ood_text(data: Mapping) -> str:
     if score is None:
         return ""
     if data.get("ood_flag"):
-        return (f"Out of distribution (score {float(score):.2f}): this study looks unusual to the model (above the "
-                "flag threshold), so its answer may be wrong; read it with doubt.")
+        from braintumorai.ood import OOD_ADVICE
+
+        return f"Out of distribution (score {float(score):.2f}). {OOD_ADVICE}"
     return f"Out-of-distribution score {float(score):.2f}: within the range of the training data."
 
 

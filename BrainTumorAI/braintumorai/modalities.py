@@ -47,8 +47,9 @@ _MODALITY_TOKENS: dict[str, str] = {
     "pet": "PET", "fdg": "PET", "suv": "PET", "fet": "PET",
 }
 # After contrast: a T1 with one of these is a T1C; alone (a series "POST GAD") they mean T1C.
-_POST_CONTRAST_TOKENS = frozenset({"post", "postcontrast", "postgad", "gad", "gd", "gado", "gadolinium",
-                                   "contrast", "ce", "enhanced"})
+# "km": Kontrastmittel, as German-language scanners write it (``t1_se_tra_KM``).
+_POST_CONTRAST_TOKENS = frozenset({"post", "postcontrast", "postgad", "postgd", "gad", "gd", "gado", "gadolinium",
+                                   "contrast", "ce", "enhanced", "km"})
 # Before contrast: a T1 stays a T1 ("T1 PRE", "T1 without contrast").
 _PRE_CONTRAST_TOKENS = frozenset({"pre", "precontrast", "native", "noncontrast", "without", "wo"})
 # Multi-token spellings, matched on the joined tokens before single tokens are read.
@@ -118,6 +119,8 @@ def _base_name(name: str, path: bool) -> str:
 
 def _tokens_of(base: str) -> list[str]:
     base = base.replace("t2*", "t2star").replace("+c", " post ").replace("c+", " post ")
+    # "C-" is the radiologists' "without contrast" ("AX T1 C-"); a lone c only, not "t1c-roi".
+    base = re.sub(r"(?<![a-z0-9])c-(?![a-z0-9])", " precontrast ", base)
     joined = " " + " ".join(t for t in re.split(r"[^a-z0-9]+", base) if t) + " "
     for phrase, token in _PHRASES:
         joined = joined.replace(f" {phrase} ", f" {token} ")
@@ -167,6 +170,10 @@ def _resolve(name: str, found: set[str], post: bool, pre: bool) -> NameReading:
         return NameReading(None, f"'{name}' says both before and after contrast, so it is not clear whether it is "
                                  f"T1 or T1C; {_EXPLICIT}.")
     if found == {"T1"} and post:
+        found = {"T1C"}
+    if found == {"T1", "T1C"} and post and not pre:
+        # A T1 token beside a T1C one is a contradiction only without a contrast qualifier:
+        # "MRHR_T1_AX_POST_GAD_T1C" says T1C three times; "t1_t1c" stays refused.
         found = {"T1C"}
     if not found and post and not pre:
         found = {"T1C"}  # a series named "POST GAD"

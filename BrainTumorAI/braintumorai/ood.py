@@ -23,6 +23,12 @@ A wrong modality assigned, a swapped T1/T2, heavy noise or a volume that is not 
 give vectors the head has never seen for that modality and a high score; so, measured,
 may a real scan whose contrast or resolution the phantoms never had.
 
+The network can read an unfamiliar volume as a familiar one (a PET given as T1C, a cube
+of noise), so a card may also hold Gaussians of each volume's own image statistics
+(histogram, texture, anisotropy, brain volume: :mod:`braintumorai.ood_image`, ``image``
+in the ``ood`` entry), scaled the same way; the study's score is then the largest of the
+network's and the image's distances over the present modalities.
+
 Plain numpy; the vectors come from the network (see :func:`modality_vectors`).
 """
 
@@ -34,9 +40,13 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["modality_vectors", "modality_distances", "ood_score", "OOD_WARNING", "ood_warning",
-           "widened_prediction_set"]
+__all__ = ["modality_vectors", "modality_distances", "ood_score", "study_distances", "OOD_WARNING", "OOD_ADVICE",
+           "ood_warning", "widened_prediction_set"]
 
+# What the user should do with a flagged study, in one sentence (panel, CLI summary, report).
+OOD_ADVICE = ("The model cannot judge this study reliably (it looks unlike its training data): do not rely on "
+              "the predicted class; check the modality assignment and image quality, and have the study read "
+              "by a radiologist.")
 OOD_WARNING = ("This study looks unusual to the model (out-of-distribution score {score:.2f}, above the threshold "
                "{threshold:.2f}{false_alarms}); check the modality assignment and image quality, and read the "
                "probabilities with caution: {set_sentence}")
@@ -116,29 +126,47 @@ def modality_distances(ood: Mapping, modalities: Sequence[str], vectors: np.ndar
     return out
 
 
-def ood_score(ood: Mapping, modalities: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-    """The study score (N,): the largest scaled distance over the present modalities.
+def study_distances(ood: Mapping, modalities: Sequence[str], vectors: np.ndarray,
+                    image_features: np.ndarray | None = None) -> np.ndarray:
+    """Scaled distance (N, M) of each modality: the network's and, when the card has image
+    statistics and ``image_features`` (N, M, F) are given, the larger of the two."""
+    distances = modality_distances(ood, modalities, vectors)
+    if image_features is not None and ood.get("image"):
+        from .ood_image import image_distances
+
+        image = image_distances(ood["image"], modalities, image_features)
+        both = np.stack([distances, image])
+        distances = np.where(np.isnan(both).all(axis=0), np.nan, np.nanmax(np.nan_to_num(both, nan=-np.inf), axis=0))
+    return distances
+
+
+def ood_score(ood: Mapping, modalities: Sequence[str], vectors: np.ndarray,
+              image_features: np.ndarray | None = None) -> np.ndarray:
+    """The study score (N,): the largest scaled distance over the present modalities
+    (network features, and image statistics when given; see :func:`study_distances`).
 
     Raises ``ModelError`` when the card's ``ood`` entry is missing or has no model for
     any present modality."""
     if not ood or not ood.get("per_modality"):
         raise ModelError("This model card has no out-of-distribution statistics; refit them with "
                          "'python -m training.classifier calibrate'.")
-    distances = modality_distances(ood, modalities, vectors)
+    distances = study_distances(ood, modalities, vectors, image_features)
     if np.isnan(distances).all(axis=1).any():
         raise ModelError("The model card has no out-of-distribution statistics for the given modalities.")
     return np.nanmax(distances, axis=1)
 
 
 def widened_prediction_set(probabilities, coverage: float) -> np.ndarray:
-    """The smallest set of classes whose probabilities add up to at least ``coverage``
-    (most probable first): the prediction set of a flagged study, where the conformal
-    guarantee (made for studies like the calibration data) cannot be relied on.
+    """The smallest set of at least two classes whose probabilities add up to at least
+    ``coverage`` (most probable first): the prediction set of a flagged study, where the
+    conformal guarantee (made for studies like the calibration data) cannot be relied on,
+    and neither can a confident probability (a flagged study with a one-class set would
+    say "sure" and "cannot judge" at once).
 
     Returns a bool mask of the same shape as ``probabilities`` (K,)."""
     p = np.asarray(probabilities, float)
     order = np.argsort(-p, kind="stable")
     cumulative = np.cumsum(p[order])
     keep = np.zeros(p.shape, bool)
-    keep[order[: int(np.searchsorted(cumulative, coverage - 1e-12) + 1)]] = True
+    keep[order[: max(int(np.searchsorted(cumulative, coverage - 1e-12) + 1), min(2, len(p)))]] = True
     return keep

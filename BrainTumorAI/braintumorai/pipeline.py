@@ -19,7 +19,7 @@ from .content_agreement import agreement_findings
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, maps_to_reference
-from .ood import modality_distances, modality_vectors, ood_warning, widened_prediction_set
+from .ood import modality_vectors, ood_warning, study_distances, widened_prediction_set
 from .results import ClassificationResult
 from .study import AlignedStudy, ModelInput, Study, align, model_input
 
@@ -164,12 +164,18 @@ class Classifier:
         if threshold is not None:
             in_set = conformal_prediction_set(probabilities, threshold)
         warnings = list(aligned.warnings)
+        weak = weak_subset_warning(self.card, used)
+        if weak:
+            warnings.append(weak)
         if not aligned.skull_stripped:
             warnings.append(f"The study was not skull-stripped: the brain was extracted from {aligned.brain_source} "
                             "(returned as the brain mask); check it before trusting the result.")
         ood_score_value, ood_flag = None, None
         if self.card.get("ood"):
-            distances = modality_distances(self.card["ood"], self.modalities, vectors)[0]
+            from .ood_image import image_features
+
+            features = image_features(prepared.channels, prepared.present, prepared.brain, prepared.grid.GetSpacing())
+            distances = study_distances(self.card["ood"], self.modalities, vectors, features[None])[0]
             if not np.isnan(distances).all():  # a card without statistics for these modalities: no score
                 ood_score_value = float(np.nanmax(distances))
                 ood_flag = bool(ood_score_value > float(self.card["ood"]["threshold"]))
@@ -364,3 +370,22 @@ def autocast(device: str, precision: str = "float16"):
     if device.startswith("cuda") and precision in ("float16", "bfloat16"):
         return torch.autocast("cuda", dtype=getattr(torch, precision))
     return contextlib.nullcontext()
+
+
+# Below this accuracy on the card's test phantoms a modality subset's answer is not one to rely on.
+WEAK_SUBSET_ACCURACY = 0.6
+
+
+def weak_subset_warning(card: Mapping, used: Sequence[str]) -> Optional[str]:
+    """One sentence when the card measured the present modality subset below
+    ``WEAK_SUBSET_ACCURACY`` (e.g. T1 alone: a healthy brain cannot be told from a tumour
+    with confidence), else None; None too for a card without per-subset figures."""
+    subsets = (card.get("metrics") or {}).get("subsets", {})
+    subset = subsets.get("+".join(used)) or (subsets.get(f"{used[0]} only") if len(used) == 1 else None)
+    if not isinstance(subset, Mapping) or subset.get("accuracy") is None:
+        return None
+    accuracy = float(subset["accuracy"])
+    if accuracy >= WEAK_SUBSET_ACCURACY:
+        return None
+    return (f"With {' + '.join(used)} alone the model was right on {accuracy:.0%} of its test phantoms, so its "
+            "answer here cannot be relied on; add T1C and FLAIR if the study has them.")

@@ -57,6 +57,10 @@ def summary(data: dict) -> str:
         lines.append(f"out-of-distribution score: {data['ood_score']:.2f}"
                      + ("  (FLAGGED: unusual for the model, see the WARNING)" if data.get("ood_flag")
                         else "  (like the training data)"))
+        if data.get("ood_flag"):
+            from ..ood import OOD_ADVICE
+
+            lines.append(f"WHAT TO DO: {OOD_ADVICE}")
     if data.get("brain_mask"):
         lines.append(f"brain mask (extracted): {data['brain_mask']}")
     lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))

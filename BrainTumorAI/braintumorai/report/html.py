@@ -94,6 +94,10 @@ def classification_section(data: Mapping, figures: Mapping[str, bytes]) -> str:
         verdict = ("above the flag threshold, unusual for the model: read the answer with doubt (see the warning)"
                    if flag else "within the training data's range")
         parts.append(f"<p>Out-of-distribution score: {_number(data['ood_score'], 3)} ({verdict}).</p>")
+        if flag:
+            from ..ood import OOD_ADVICE
+
+            parts.append(f"<p><b>{escape(OOD_ADVICE)}</b></p>")
     maps = [name for name in figures if name.startswith("saliency_")]
     if maps:
         method, target = data.get("saliency_method"), data.get("saliency_class")

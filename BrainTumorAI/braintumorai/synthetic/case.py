@@ -22,7 +22,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from ..modalities import MODALITIES, MRI_MODALITIES
 from . import anatomy, head
-from .contrast import TEXTURE, draw_acquisition, draw_contrast
+from .contrast import HEALTHY_TEXTURE, HEALTHY_TEXTURE_CELL_MM, TEXTURE, draw_acquisition, draw_contrast
 from .treatment import radiation_change, treated_contrast
 from .tumours import CLASSES, draw_tumour, nominal_core_volume_ml, render_tumour, render_wmh
 
@@ -173,6 +173,8 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
 
     anat, tum, total = _fractions(gm, wm, brain, comp, region, wmh)
     texture = _texture(np.random.default_rng(params["elastic_seed"] + 2), region, spacing)
+    healthy_texture = _texture(np.random.default_rng(params["elastic_seed"] + 3),
+                               tuple(slice(0, n) for n in brain.shape), spacing, HEALTHY_TEXTURE_CELL_MM)
     brain_mask = total >= 0.5
     masks = _masks(tum, region, brain_mask)
 
@@ -194,7 +196,8 @@ def generate_case(label: str | None = None, seed: int = 0, modalities=MODALITIES
         if mod not in modalities:
             continue
         rng = np.random.default_rng(noise_children[MODALITIES.index(mod)])
-        clean = _compose(anat, tum, contrast[mod], region, texture, 0.4 if mod == "CT" else 1.0)
+        clean = _compose(anat, tum, contrast[mod], region, texture, 0.4 if mod == "CT" else 1.0,
+                         healthy_texture if mod in MRI_MODALITIES else None)
         if layers is not None:
             clean += head.head_image(layers, head_params, mod, contrast[mod]["csf"])
         if mod in MRI_MODALITIES:
@@ -356,15 +359,20 @@ def _masks(tum, region, brain_mask):
     return out
 
 
-def _compose(anat, tum, values, region, texture=None, texture_gain=1.0):
+def _compose(anat, tum, values, region, texture=None, texture_gain=1.0, healthy_texture=None):
     """Sum of fraction x intensity; tumour compartments only inside their region.
 
     ``texture`` (region-sized, unit RMS) modulates each tumour compartment by
-    ``1 + TEXTURE[c] * texture_gain * texture``.
+    ``1 + TEXTURE[c] * texture_gain * texture``; ``healthy_texture`` (full grid, unit RMS)
+    modulates grey and white matter by ``1 + HEALTHY_TEXTURE[t] * healthy_texture``.
     """
     image = anat["csf"] * np.float32(values["csf"])
-    image += anat["gm"] * np.float32(values["gm"])
-    image += anat["wm"] * np.float32(values["wm"])
+    for tissue in ("gm", "wm"):
+        if healthy_texture is not None:
+            image += anat[tissue] * (np.float32(values[tissue])
+                                     * (1.0 + np.float32(HEALTHY_TEXTURE[tissue]) * healthy_texture))
+        else:
+            image += anat[tissue] * np.float32(values[tissue])
     if "wmh" in anat:
         image += anat["wmh"] * np.float32(values["wmh"])
     if region is not None:

@@ -61,6 +61,10 @@ ATYPICAL_SIGNATURES: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
 # Relative amplitude of the smooth heterogeneity texture inside each tumour compartment.
 TEXTURE = {"oedema": 0.06, "necrosis": 0.12, "enhancing": 0.12, "non_enhancing": 0.07, "calcification": 0.0,
            "haemorrhage": 0.08}
+# Healthy tissue is not the smooth template average: real grey and white matter carry
+# fine texture (local variance) on a 2-3 mm scale; relative amplitude per tissue.
+HEALTHY_TEXTURE = {"gm": 0.05, "wm": 0.03}
+HEALTHY_TEXTURE_CELL_MM = 2.5
 
 # Per-case scanner gain of MRI (WM value), noise and PET resolution.
 MRI_GAIN = (300.0, 3000.0)        # log-uniform

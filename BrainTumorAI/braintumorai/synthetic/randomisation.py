@@ -11,7 +11,7 @@ SynthSeg, Billot et al., Medical Image Analysis 2023). Per case and per modality
   curve, applied below the brain's 99th percentile and continued linearly above it,
   then a random gain; CT gets a calibration offset, PET a global scale;
 - **bias field**: a smooth random multiplicative field, per sequence;
-- **acquired resolution**: slices of 1 to 6 mm along any axis, with their slice profile,
+- **acquired resolution**: slices of 1.5 to 6.5 mm along any axis, with their slice profile,
   resampled back to the grid with partial volume; an isotropic blur;
 - **noise**: Gaussian or Rician, at the acquired resolution (so thick slices give noise
   correlated across them);
@@ -55,12 +55,12 @@ class Ranges:
     atrophy: tuple = (0.0, 0.8)
     misregistration_mm: float = 2.0          # translation per axis; rotation in degrees the same
     curves: tuple = ("identity", "gamma", "piecewise")
-    gamma: tuple = (0.6, 1.6)
-    bias_log_amplitude: tuple = (0.0, 0.25)
+    gamma: tuple = (0.5, 2.0)
+    bias_log_amplitude: tuple = (0.0, 0.3)
     thick_axes: tuple = (0, 1, 2)            # numpy axes (z, y, x) slices may be thick along
-    thick_p: float = 0.6
-    thickness_mm: tuple = (2.0, 6.0)
-    blur_mm: tuple = (0.0, 1.0)
+    thick_p: float = 0.65
+    thickness_mm: tuple = (1.5, 6.5)
+    blur_mm: tuple = (0.0, 1.5)
     noise: tuple = ("gaussian", "rician")
     noise_level: tuple = (0.005, 0.05)       # relative to the brain's median
     ghost_p: float = 0.2

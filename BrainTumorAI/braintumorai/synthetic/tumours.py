@@ -45,10 +45,13 @@ ATYPICAL_SHARES: dict[str, tuple[str, float]] = {
 }
 
 # Probabilities inside the typical cases (documented for the signature tests).
-METASTASIS_COUNT_P = {1: 0.40, 2: 0.25, 3: 0.20, 4: 0.15}
+# About half of brain metastases are solitary at diagnosis; so are half of the phantoms'.
+METASTASIS_COUNT_P = {1: 0.50, 2: 0.20, 3: 0.15, 4: 0.15}
 CALCIFIED_P = {"lower_grade_glioma": 0.25, "meningioma": 0.70}
 HAEMORRHAGE_P = {"glioblastoma": 0.10, "metastasis": 0.15}
 LYMPHOMA_MULTIFOCAL_P = 0.20
+# Glioblastomas are multifocal or carry a satellite nodule in the oedema in about one in six.
+GLIOBLASTOMA_SATELLITE_P = 0.15
 FALX_P = 0.25
 
 
@@ -84,7 +87,8 @@ def _lesion(rng, centre, radius, *, core="enhancing", necrosis_ratio=0.0, oedema
         "necrosis_ratio": float(necrosis_ratio),
         "necrosis_lobes": _lobes(rng, lobulation * 1.5),
         "oedema_ratio": float(oedema_ratio),
-        "oedema_lobes": _lobes(rng, oedema_lobulation, n=8, max_order=6),
+        # Low orders only: high-order lobes on a wide oedema drew star spikes with straight flanks.
+        "oedema_lobes": _lobes(rng, oedema_lobulation, n=8, max_order=4),
         "mass_effect": float(mass_effect),
         "calcifications": [],   # [dx, dy, dz, r] in units of the lesion radius
         "haemorrhages": [],
@@ -112,14 +116,27 @@ def draw_tumour(label: str, rng: np.random.Generator, sites: dict, normals: dict
     wmh: list = []
     if label == "glioblastoma":
         solid = atypical == "no_necrosis"
-        radius = rng.uniform(12, 22) if solid else rng.uniform(15, 28)
+        radius = rng.uniform(10, 22) if solid else rng.uniform(12, 26)
+        # Oedema radius ratio 1.15-1.6: an oedema-to-core volume ratio of about 0.5-3 once white
+        # matter shapes it (nine real high-grade gliomas: median 1.6); the wall and the necrosis
+        # irregular, the enhancing rim from thin to thick.
         les = _lesion(rng, _pick(rng, sites, "deep_white"), radius, core="enhancing",
-                      necrosis_ratio=0.0 if solid else rng.uniform(0.45, 0.75),
-                      oedema_ratio=rng.uniform(1.5, 2.3), lobulation=0.13, elongation=0.2,
-                      oedema_lobulation=0.22, mass_effect=rng.uniform(0.3, 0.5))
+                      necrosis_ratio=0.0 if solid else rng.uniform(0.4, 0.85),
+                      oedema_ratio=rng.uniform(1.15, 1.6), lobulation=rng.uniform(0.1, 0.2), elongation=0.25,
+                      oedema_lobulation=rng.uniform(0.2, 0.32), mass_effect=rng.uniform(0.25, 0.5))
+        les["necrosis_lobes"] = _lobes(rng, rng.uniform(0.15, 0.3))
         if rng.random() < HAEMORRHAGE_P["glioblastoma"]:
             les["haemorrhages"] = _blobs(rng, 1, (0.15, 0.3), 0.5)
         lesions.append(les)
+        if rng.random() < GLIOBLASTOMA_SATELLITE_P:
+            # A small enhancing satellite in the white matter near the main mass (multifocal).
+            main = np.array(les["centre_mni"])
+            near = [p for p in sites["deep_white"] if radius + 8 < np.linalg.norm(p - main) < radius + 25]
+            if near:
+                centre = near[int(rng.integers(len(near)))].astype(float)
+                lesions.append(_lesion(rng, centre, rng.uniform(4, 8), core="enhancing",
+                                       oedema_ratio=rng.uniform(1.3, 1.8), lobulation=0.12, elongation=0.2,
+                                       oedema_lobulation=0.25, mass_effect=0.1))
     elif label == "lower_grade_glioma":
         les = _lesion(rng, _pick(rng, sites, "cortical_white"), rng.uniform(12, 30), core="non_enhancing",
                       oedema_ratio=rng.uniform(1.0, 1.2), lobulation=0.1, elongation=0.25,
@@ -131,8 +148,8 @@ def draw_tumour(label: str, rng: np.random.Generator, sites: dict, normals: dict
         lesions.append(les)
     elif label == "metastasis":
         if atypical == "solitary_large":
-            lesions.append(_lesion(rng, _pick(rng, sites, "junction"), rng.uniform(16, 26),
-                                   necrosis_ratio=rng.uniform(0.4, 0.7), oedema_ratio=rng.uniform(1.8, 2.8),
+            lesions.append(_lesion(rng, _pick(rng, sites, "junction"), rng.uniform(14, 24),
+                                   necrosis_ratio=rng.uniform(0.4, 0.7), oedema_ratio=rng.uniform(1.25, 1.7),
                                    lobulation=0.06, elongation=0.1, mass_effect=rng.uniform(0.3, 0.45)))
         else:
             n = int(rng.choice(list(METASTASIS_COUNT_P), p=list(METASTASIS_COUNT_P.values())))
@@ -147,7 +164,7 @@ def draw_tumour(label: str, rng: np.random.Generator, sites: dict, normals: dict
                     continue
                 ring = radius > 8 and rng.random() < 0.7
                 les = _lesion(rng, centre, radius, necrosis_ratio=rng.uniform(0.35, 0.6) if ring else 0.0,
-                              oedema_ratio=rng.uniform(2.0, 3.5), lobulation=0.04, elongation=0.1,
+                              oedema_ratio=rng.uniform(1.5, 2.4), lobulation=0.04, elongation=0.1,
                               oedema_lobulation=0.2, mass_effect=rng.uniform(0.15, 0.3))
                 if rng.random() < HAEMORRHAGE_P["metastasis"]:
                     les["haemorrhages"] = _blobs(rng, 1, (0.3, 0.5), 0.3)
@@ -181,7 +198,7 @@ def draw_tumour(label: str, rng: np.random.Generator, sites: dict, normals: dict
                 continue
             ring = atypical == "ring_enhancing" and i == 0
             lesions.append(_lesion(rng, centre, radius, necrosis_ratio=rng.uniform(0.3, 0.5) if ring else 0.0,
-                                   oedema_ratio=rng.uniform(1.3, 1.8), lobulation=0.1, elongation=0.15,
+                                   oedema_ratio=rng.uniform(1.2, 1.6), lobulation=0.1, elongation=0.15,
                                    oedema_lobulation=0.18, mass_effect=rng.uniform(0.2, 0.35)))
     elif label == "no_tumor":
         if atypical == "white_matter_lesions":
@@ -213,6 +230,11 @@ def nominal_core_volume_ml(tumour: dict, scale: float = 1.0) -> float:
             vol -= np.pi * h * h * (3 * r - h) / 3.0
         total += vol
     return total / 1000.0
+
+
+def _max_lobulation(lobes: list) -> float:
+    """The largest wall factor exp(L(u)) over all directions (2,048 of them, plus 5 %)."""
+    return float(np.exp(np.max(_lobulation_sum(_fibonacci_sphere(2048), lobes)))) * 1.05
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:
@@ -291,7 +313,10 @@ def render_tumour(tumour: dict, centres_out: list, directions_out: list, axes_xy
     blocks = []
     for les, c, cavity in zip(tumour["lesions"], centres_out, cavities):
         radius = _visit_radius(les, scale, cavity)
-        reach = radius * max(les["oedema_ratio"], 1.0) * 1.6 + 2 * voxel_mm
+        # The block must hold the whole oedema, its most lobulated direction, its longest axis
+        # and its 4 mm fade included: a block that cut it drew straight edges in the image.
+        reach = (radius * max(les["oedema_ratio"], 1.0) * _max_lobulation(les["oedema_lobes"]) * max(les["axes"])
+                 + max(voxel_mm, 4.0) + 2 * voxel_mm)
         if les["extra_axial"]:
             reach = max(reach, radius * (1.0 + 2 * les["extra_axial"]["tail_ratio"]) + 2 * voxel_mm)
         sl = tuple(slice(int(np.searchsorted(a, cc - reach)), int(np.searchsorted(a, cc + reach)))
