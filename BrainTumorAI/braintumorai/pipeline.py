@@ -16,7 +16,7 @@ import numpy as np
 
 from . import plausibility
 from .content_agreement import agreement_findings
-from .errors import InputError, ModelError
+from .errors import GeometryError, InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, maps_to_reference
 from .ood import modality_vectors, ood_warning, study_distances, widened_prediction_set
@@ -266,7 +266,18 @@ class Classifier:
         aligned.warnings = plausibility.enforce(findings)
         aligned.widen_set = any(f.widen for f in findings)
         report("Preparing the model grid", 0.2)
-        return aligned, model_input(aligned, self.grid, self.modalities)
+        try:
+            return aligned, model_input(aligned, self.grid, self.modalities)
+        except GeometryError as error:
+            if "brain mask is empty" not in str(error):
+                raise
+            # The empty mask is the symptom; the volume it was made from is what the user can act on
+            # (an MRI given as CT has no brain in the Hounsfield window).
+            source = aligned.brain_source if aligned.brain_source in aligned.names else aligned.reference
+            hint = ("check that it is a CT in Hounsfield units, or pass the volume as its real modality" if
+                    source == "CT" else "check that it is the volume its name or --modality says")
+            raise InputError(f"No brain was found in {source} ('{aligned.names.get(source, source)}'); "
+                             f"{hint}.") from None
 
     def embed(
         self,
