@@ -9,8 +9,13 @@ from braintumorai.cli import main
 def test_demo_writes_the_patient_classification_survival_and_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--type", "meningioma", "--seed", "3", "--visits", "3", "--spacing", "3",
-                 "--device", "cpu", "--progress", "none"]) == 0
-    printed = capsys.readouterr().out
+                 "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out
+    # stderr is not a terminal here (a log, CI, tee): the numbered steps come as plain lines, no progress line
+    steps = captured.err.splitlines()
+    assert [line.split(" ", 1)[0] for line in steps if not line.startswith(" ")] == ["1/4", "2/4", "3/4", "4/4"]
+    assert sum(line.startswith("  done in ") for line in steps) == 4 and "\r" not in captured.err
     assert "the phantom's truth   meningioma" in printed and "Not for clinical use" in printed
     assert str(out / "report" / "report.html") in printed
     manifest = (out / "patient" / "manifest.csv").read_text().splitlines()

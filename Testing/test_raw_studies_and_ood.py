@@ -100,7 +100,7 @@ def test_ood_score_rises_for_corrupted_studies(classifier, tmp_path):
         higher += swapped.ood_score > clean.ood_score
         flagged += bool(swapped.ood_flag)
         if swapped.ood_flag:
-            assert any("unlike the data the model was trained on" in w for w in swapped.warnings)
+            assert any("looks unusual to the model (out-of-distribution score" in w for w in swapped.warnings)
             assert sum(swapped.probabilities[swapped.classes.index(c)] for c in swapped.prediction_set) >= 0.9 - 1e-9
     assert higher >= 3 and flagged >= 3
     assert np.median(clean_scores) < classifier.card["ood"]["threshold"]

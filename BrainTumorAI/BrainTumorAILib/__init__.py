@@ -24,6 +24,7 @@ from .panel_text import (
     modality_weights_text,
     ood_text,
     result_rows,
+    result_table_rows,
     result_summary,
     survival_text,
     warnings_text,
@@ -46,7 +47,7 @@ __all__ = [
     "collect_inputs", "error_message", "find_patient_item", "find_study_item", "install_packages", "install_plan",
     "jump_to_hotspot", "load_phantom_study", "load_synthetic_patient", "missing_requirements",
     "modality_weights_text", "ood_text", "patient_visits", "planned_visits", "read_requirements", "result_rows",
-    "result_summary", "show_as_background", "show_as_foreground", "sitk_image_from_volume_node",
+    "result_table_rows", "result_summary", "show_as_background", "show_as_foreground", "sitk_image_from_volume_node",
     "start_classification", "start_survival", "survival_result_nodes", "survival_text",
     "volume_node_from_sitk_image", "warnings_text",
 ]

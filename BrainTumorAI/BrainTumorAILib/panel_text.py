@@ -23,6 +23,14 @@ def result_rows(data: Mapping) -> list[tuple[str, float, bool]]:
     return sorted(rows, key=lambda row: -row[1])
 
 
+def result_table_rows(data: Mapping) -> list[tuple[str, str, bool]]:
+    """:func:`result_rows` as the panel's table shows them: the class as the report spells it,
+    the probability never rounded to certainty ("> 0.999")."""
+    from braintumorai.report.wording import class_name, probability_text
+
+    return [(class_name(c), probability_text(p), keep) for c, p, keep in result_rows(data)]
+
+
 def modality_weights_text(data: Mapping) -> str:
     """'Modality weights: T1C 48 %, FLAIR 31 %, T2 21 %.' (largest first)."""
     weights = data.get("modality_weights") or {}
@@ -38,8 +46,8 @@ def ood_text(data: Mapping) -> str:
     if score is None:
         return ""
     if data.get("ood_flag"):
-        return (f"Out of distribution (score {float(score):.2f}): this study is unlike the data the model was trained "
-                "on, so its answer may be wrong; read it with doubt.")
+        return (f"Out of distribution (score {float(score):.2f}): this study looks unusual to the model (above the "
+                "flag threshold), so its answer may be wrong; read it with doubt.")
     return f"Out-of-distribution score {float(score):.2f}: within the range of the training data."
 
 
@@ -56,12 +64,15 @@ def warnings_text(data: Mapping) -> str:
 
 def result_summary(data: Mapping, elapsed_s: Optional[float] = None) -> str:
     """One line for the status label: prediction, prediction set, uncertainty, time."""
+    from braintumorai.report.wording import class_name, probability_text
+
     probability = float(data["probabilities"][data["predicted"]])
-    text = f"Predicted {data['predicted']} (probability {probability:.2f})"
+    text = f"Predicted {class_name(data['predicted'])} (probability {probability_text(probability, 2)})"
     if data.get("coverage") is not None:
-        text += f"; {100 * float(data['coverage']):.0f} % prediction set: {', '.join(data.get('prediction_set') or [])}"
+        members = [class_name(c) for c, _, keep in result_rows(data) if keep]
+        text += f"; {100 * float(data['coverage']):.0f} % prediction set: {', '.join(members)}"
     if data.get("uncertainty") is not None:
-        text += f"; uncertainty {float(data['uncertainty']):.2f}"
+        text += f"; uncertainty {probability_text(data['uncertainty'], 2)}"
     if elapsed_s is not None:
         text += f"; {elapsed_s:.1f} s"
     count = len(data.get("warnings") or []) + (1 if data.get("ood_flag") else 0)

@@ -40,11 +40,11 @@ class PanelView:
         return slicer.util.WaitCursor() if slicer.app.layoutManager() is not None else contextlib.nullcontext()
 
     def show_classification(self, run) -> None:
-        from BrainTumorAILib import modality_weights_text, result_rows, warnings_text
+        from BrainTumorAILib import modality_weights_text, result_table_rows, warnings_text
 
         data = run.output.data if run else {}
-        rows = result_rows(data) if run else []
-        self._fillTable(self.ui.resultsTable, [[(n, None), (f"{p:.3f}", None), ("\u2713" if s else "", None)]
+        rows = result_table_rows(data) if run else []
+        self._fillTable(self.ui.resultsTable, [[(n, None), (p, None), ("\u2713" if s else "", None)]
                                                for n, p, s in rows], bold={i for i, row in enumerate(rows) if row[2]})
         self.ui.modalityWeightsLabel.text = modality_weights_text(data) if run else ""
         self.ui.warningsLabel.text = warnings_text(data) if run else ""

@@ -54,6 +54,10 @@ def normalise_ct(array: np.ndarray, brain: np.ndarray) -> np.ndarray:
     return np.where(brain, out, 0.0).astype(np.float32)
 
 
+# DICOM Units (0054,1001) of a PET already in SUV (g/mL).
+SUV_UNITS = ("SUV", "GML", "G/ML", "SUVBW")
+
+
 def suv_factor(metadata: Mapping[str, object]) -> Optional[float]:
     """Factor turning PET voxel values into SUV (g/mL), or None when units do not allow it.
 
@@ -61,7 +65,7 @@ def suv_factor(metadata: Mapping[str, object]) -> Optional[float]:
     ``patient_weight_kg`` and ``injected_dose_bq`` (decay-corrected to scan time).
     """
     units = str(metadata.get("units", "")).upper()
-    if units in ("SUV", "GML", "G/ML", "SUVBW"):
+    if units in SUV_UNITS:
         return 1.0
     if units == "BQML":
         weight = metadata.get("patient_weight_kg")

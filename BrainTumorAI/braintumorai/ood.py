@@ -28,18 +28,42 @@ Plain numpy; the vectors come from the network (see :func:`modality_vectors`).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["modality_vectors", "modality_distances", "ood_score", "OOD_WARNING", "widened_prediction_set"]
+__all__ = ["modality_vectors", "modality_distances", "ood_score", "OOD_WARNING", "ood_warning",
+           "widened_prediction_set"]
 
-OOD_WARNING = ("This study looks unlike the data the model was trained on (out-of-distribution score {score:.2f}, "
-               "threshold {threshold:.2f}); check the modality assignment and image quality, and read the "
-               "probabilities with caution: the prediction set was widened to the classes that together hold "
-               "{coverage:.0%} of the probability.")
+OOD_WARNING = ("This study looks unusual to the model (out-of-distribution score {score:.2f}, above the threshold "
+               "{threshold:.2f}{false_alarms}); check the modality assignment and image quality, and read the "
+               "probabilities with caution: {set_sentence}")
+
+
+def ood_warning(score: float, threshold: float, coverage: float, before: Sequence[str], after: Sequence[str],
+                flag_quantile: Optional[float] = None) -> str:
+    """The warning of a flagged study, true to what happened to its prediction set.
+
+    ``before``/``after``: the prediction set's classes before and after widening (see
+    :func:`widened_prediction_set`). ``flag_quantile``: the card's share of calibration
+    studies below the threshold (0.95: about 1 in 20 studies like the training data are
+    flagged too, so the sentence says so rather than calling every flagged study unlike
+    the training data)."""
+    added = [c for c in after if c not in set(before)]
+    if added:
+        set_sentence = (f"the prediction set was widened to the classes that together hold {coverage:.0%} of the "
+                        f"probability ({', '.join(after)}).")
+    else:
+        set_sentence = (f"the prediction set stays {', '.join(after)}: "
+                        f"{'that class alone holds' if len(after) == 1 else 'those classes already hold'} "
+                        f"{coverage:.0%} of the probability or more.")
+    false_alarms = ""
+    if flag_quantile is not None and 0.0 < float(flag_quantile) < 1.0:
+        false_alarms = (f"; about 1 in {round(1.0 / (1.0 - float(flag_quantile))):d} studies like the training data "
+                        "score this high too")
+    return OOD_WARNING.format(score=score, threshold=threshold, false_alarms=false_alarms, set_sentence=set_sentence)
 
 
 def modality_vectors(model, modality_feats, present) -> np.ndarray:

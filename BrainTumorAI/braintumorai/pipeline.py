@@ -18,7 +18,7 @@ from . import plausibility
 from .errors import InputError, ModelError
 from .modalities import normalise_modality
 from .model_grid import ModelGrid, to_reference
-from .ood import OOD_WARNING, modality_distances, modality_vectors, widened_prediction_set
+from .ood import modality_distances, modality_vectors, ood_warning, widened_prediction_set
 from .results import ClassificationResult
 from .study import AlignedStudy, ModelInput, Study, align, model_input
 
@@ -173,9 +173,11 @@ class Classifier:
                 # The conformal guarantee holds for studies like the calibration data; for one
                 # that is not, show the doubt: every class needed to hold the coverage's mass.
                 coverage = self.coverage if self.coverage is not None else 0.9
+                before = [c for c, keep in zip(self.classes, in_set) if keep]
                 in_set |= widened_prediction_set(probabilities, coverage)
-                warnings.append(OOD_WARNING.format(score=ood_score_value, threshold=self.card["ood"]["threshold"],
-                                                   coverage=coverage))
+                warnings.append(ood_warning(ood_score_value, self.card["ood"]["threshold"], coverage, before,
+                                            [c for c, keep in zip(self.classes, in_set) if keep],
+                                            self.card["ood"].get("flag_quantile")))
         prediction_set = [c for c, keep in zip(self.classes, in_set) if keep]
 
         maps = {}

@@ -152,7 +152,9 @@ class Prognosticator:
             model={k: self.card.get(k) for k in ("name", "version", "sha256")},
             image_model=None if self.classifier is None else
             {k: self.classifier.card.get(k) for k in ("name", "version", "sha256")},
-            warnings=warnings, timings=timings)
+            warnings=warnings, timings=timings,
+            band_level=float(self.band["nominal_coverage"]) if self.band.get("offsets") and
+            self.band.get("nominal_coverage") else None)
 
     def _visit_data(self, visits: list[PrognosisVisit], warnings: list[str],
                     report) -> tuple[list[VisitData], list[list[str]]]:

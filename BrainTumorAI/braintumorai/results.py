@@ -178,6 +178,9 @@ class SurvivalPrediction:
         warnings: plain sentences about how the input was read (sorted visits, a visit
             without images, ...).
         timings: stage -> seconds.
+        band_level: the share of patients (like the calibration phantoms) whose true curve
+            the band was fitted to hold, e.g. 0.9; None when the band is the ensemble's
+            spread alone (an unfitted card).
     """
 
     times_days: list[float]
@@ -195,6 +198,7 @@ class SurvivalPrediction:
     image_model: Optional[dict]
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    band_level: Optional[float] = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (``survival.json``)."""
@@ -202,7 +206,7 @@ class SurvivalPrediction:
             "times_days": [round(t, 4) for t in self.times_days],
             "survival": list(self.survival), "lower": list(self.lower), "upper": list(self.upper),
             "median_days": self.median_days, "survival_1y": self.survival_1y, "survival_2y": self.survival_2y,
-            "risk": self.risk, "conditioned_on_day": self.conditioned_on_day,
+            "risk": self.risk, "conditioned_on_day": self.conditioned_on_day, "band_level": self.band_level,
             "per_visit": [dict(curve) for curve in self.per_visit],
             "visits": [dict(visit) for visit in self.visits],
             "model": dict(self.model), "image_model": None if self.image_model is None else dict(self.image_model),

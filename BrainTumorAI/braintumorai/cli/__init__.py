@@ -40,11 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_itk() -> None:
+    """Keep ITK's console warnings (``WARNING: In .../itkGDCMSeriesFileNames.cxx, line 101 ...
+    No Series were found``) off the terminal: what they mean reaches the user as the one-line
+    error or the result's warnings. Only the command line does this; inside 3D Slicer ITK's
+    output belongs to the application."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; bad input, Ctrl-C and SIGTERM end it with one line on stderr and
-    exit code 2, 130 or 143 (never a traceback)."""
+    exit code 2, 130 or 143 (never a traceback, never ITK's console output)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_itk()
     with signals_as_exceptions():
         try:
             return int(args.run(args) or 0)

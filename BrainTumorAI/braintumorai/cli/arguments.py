@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Optional
 
 from ..case_folder import expand_case_folders
 from ..errors import InputError
 from ..modalities import assign_modalities, normalise_modality
+from ..normalization import SUV_UNITS
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,25 @@ def pet_arguments(args: argparse.Namespace) -> dict[str, dict]:
                              f"{'kg' if scale == 1.0 else 'MBq'}, e.g. {option} {70 if scale == 1.0 else 370}.")
         metadata[key] = value * scale
     return {"PET": metadata} if metadata else {}
+
+
+def unused_pet_options(args: argparse.Namespace, study) -> Optional[str]:
+    """The sentence saying why --pet-weight / --pet-dose were not used, or None when they were
+    (or were not given): a study without PET, or a PET whose units say it is already in SUV.
+
+    ``study``: the :class:`~braintumorai.study.Study` read (its images and metadata)."""
+    given = [option for option, value in (("--pet-weight", args.pet_weight), ("--pet-dose", args.pet_dose))
+             if value is not None]
+    if not given:
+        return None
+    options = " and ".join(given)
+    verb = "were" if len(given) > 1 else "was"
+    if "PET" not in study.images:
+        return f"{options} {verb} not used: the study has no PET volume."
+    units = str((study.metadata or {}).get("PET", {}).get("units") or "").upper()
+    if units in SUV_UNITS:
+        return f"{options} {verb} not used: the PET is already in SUV (its units say {units})."
+    return None
 
 
 def input_files(args: argparse.Namespace) -> dict[str, str]:

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
                     "with its default saliency (maps written) and prognose over 3 visits, against the pipeline a "
                     "MONAI user would write (LoadImaged, Orientationd, Spacingd, NormalizeIntensityd, DenseNet121, GradCAM, Invertd, "
                     "SaveImage): in-process medians after a warm-up, whole-process times, peak memory, and the speed-up. "
-                    "On a CUDA machine the GPU is measured too, in float16 and bfloat16.",
+                    "On a CUDA machine the GPU is measured too, in float32, float16 and bfloat16.",
     )
     parser.add_argument("--repeats", type=int, default=3, metavar="N", help="warm runs per figure (default 3)")
     parser.add_argument("--size", default="240,240,155", metavar="X,Y,Z", help="study size in voxels (default 240,240,155)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .arguments import add_input_arguments, input_files, pet_arguments
+from .arguments import add_input_arguments, input_files, pet_arguments, unused_pet_options
 from .progress import add_progress_argument, end_text_progress, progress_mode, progress_printer, scaled
 
 
@@ -35,23 +35,30 @@ def add_parser(subparsers) -> None:
 
 
 def summary(data: dict) -> str:
-    """A short human-readable view of result.json."""
-    lines = [f"predicted: {data['predicted']}   (prediction set at {data['coverage'] or 'n/a'} coverage: "
-             f"{', '.join(data['prediction_set'])})"]
-    width = max(len(c) for c in data["classes"])
-    for name in data["classes"]:
+    """A short human-readable view of result.json: classes most probable first, probabilities
+    never rounded to certainty, each warning once."""
+    from ..report.wording import by_probability, class_name, probability_text
+
+    order = by_probability(data["classes"], data["probabilities"])
+    members = [class_name(c) for c in order if c in set(data["prediction_set"])]
+    coverage = "n/a" if data["coverage"] is None else f"{data['coverage']:.0%}"
+    lines = [f"predicted: {class_name(data['predicted'])}   (prediction set at {coverage} coverage: "
+             f"{', '.join(members)})"]
+    names = {c: class_name(c) for c in order}
+    width = max(len(n) for n in names.values())
+    for name in order:
         p = data["probabilities"][name]
-        lines.append(f"  {name.ljust(width)}  {p:6.3f}  {'#' * int(round(p * 40))}")
+        lines.append(f"  {names[name].ljust(width)}  {probability_text(p).rjust(7)}  {'#' * int(round(p * 40))}")
     lines.append("modality weights: " + ", ".join(f"{m} {w:.2f}" for m, w in data["modality_weights"].items()))
     if data["saliency"]:
         lines.append("saliency maps (" + str(data["saliency_method"]) + f", class {data['saliency_class']}):")
         lines += [f"  {name}: {path}" for name, path in data["saliency"].items()]
     if data.get("ood_score") is not None:
         lines.append(f"out-of-distribution score: {data['ood_score']:.2f}"
-                     + ("  (FLAGGED: unlike the training data)" if data.get("ood_flag") else "  (like the training data)"))
+                     + ("  (FLAGGED: unusual for the model, see the WARNING)" if data.get("ood_flag")
+                        else "  (like the training data)"))
     if data.get("brain_mask"):
         lines.append(f"brain mask (extracted): {data['brain_mask']}")
-    lines += [f"WARNING: {warning}" for warning in data.get("warnings", [])]
     lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))
     lines += [f"WARNING: {sentence}" for sentence in data.get("warnings", [])]
     lines.append("Research only. Not for clinical use.")
@@ -84,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         result = classifier.predict(study, saliency=None if args.saliency == "none" else args.saliency,
                                     target_class=args.target_class, reference=args.reference, register=args.register,
                                     progress=scaled(report, 0.1, 0.85))
+        unused = unused_pet_options(args, study)
+        if unused:
+            result.warnings.append(unused)
         if report:
             report("Writing the results", 0.9)
         data = result.save(out.staging, final_dir=out.final)

@@ -45,24 +45,38 @@ def _check(args) -> None:
 
 
 class _Steps:
-    """Numbered steps on stderr, each with its progress and its time."""
+    """Numbered steps on stderr, each with its time: with a rewritten progress line on a
+    terminal (``text``), as plain lines where stderr is a log, a pipe or CI (``lines``: the
+    default off a terminal, so a 20-second run is not silent), or not at all (``--quiet``,
+    ``--progress none``); ``json`` prints the progress objects only."""
 
     def __init__(self, mode: str, total: int) -> None:
         self.mode, self.total, self.index, self.start = mode, total, 0, time.perf_counter()
-        self.report = progress_printer(mode)
+        self.report = progress_printer(mode if mode != "lines" else "none")
 
     def begin(self, title: str):
         self.index += 1
         self.tick = time.perf_counter()
-        if self.mode == "text":
+        if self.mode in ("text", "lines"):
             print(f"{self.index}/{self.total} {title}", file=sys.stderr, flush=True)
         if self.report is None:
             return None
         return scaled(self.report, (self.index - 1) / self.total, self.index / self.total)
 
     def end(self) -> None:
+        seconds = time.perf_counter() - self.tick
         if self.mode == "text":
-            print(f"\r  done in {time.perf_counter() - self.tick:.1f} s".ljust(60), file=sys.stderr, flush=True)
+            print(f"\r  done in {seconds:.1f} s".ljust(60), file=sys.stderr, flush=True)
+        elif self.mode == "lines":
+            print(f"  done in {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def steps_mode(args: argparse.Namespace) -> str:
+    """``text`` / ``json`` / ``none`` as asked; without --progress or --quiet, ``text`` on a
+    terminal and plain ``lines`` elsewhere."""
+    if args.progress is None and not sys.stderr.isatty():
+        return "lines"
+    return progress_mode(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     final = Path(args.out)
-    steps = _Steps(progress_mode(args), 4)
+    steps = _Steps(steps_mode(args), 4)
     started = time.perf_counter()
     # Everything is written into a staging folder and swapped in at the end (see output_folder).
     with output_folder(final, option="--out", command="braintumorai demo") as folder:
@@ -123,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
 def summary(classification: dict, survival: dict, records, report_path: Path, seconds: float) -> str:
     """The demo's result in a few lines, the truth of the phantom beside it."""
+    from ..report.wording import class_name, probability_text
+
     def months(days):
         return "not reached" if days is None else f"{days / (365.25 / 12):.1f} months"
 
@@ -130,8 +146,9 @@ def summary(classification: dict, survival: dict, records, report_path: Path, se
     weights = sorted(classification["modality_weights"].items(), key=lambda item: -item[1])
     probability = classification["probabilities"][classification["predicted"]]
     rows = [
-        ("tumour type", f"{classification['predicted']} ({probability:.2f}); prediction set at "
-                        f"{classification['coverage']:.0%}: {', '.join(classification['prediction_set'])}"),
+        ("tumour type", f"{class_name(classification['predicted'])} ({probability_text(probability, 2)}); prediction "
+                        f"set at {classification['coverage']:.0%}: "
+                        f"{', '.join(class_name(c) for c in classification['prediction_set'])}"),
         ("modality weights", ", ".join(f"{m} {w:.2f}" for m, w in weights)),
         ("median survival", f"{months(survival['median_days'])} since the first visit (given alive on day "
                             f"{survival['conditioned_on_day']:g})"),

@@ -58,11 +58,22 @@ def progress_printer(mode: str, stream: Optional[TextIO] = None) -> Optional[Pro
     return json_line if mode == "json" else text
 
 
+# The stage a step reports when it has finished; the run it is part of goes on.
+DONE_STAGE = "Done"
+
+
 def scaled(report: Optional[Progress], start: float, end: float) -> Optional[Progress]:
-    """``report`` for a step that covers ``start``..``end`` of the whole run."""
+    """``report`` for a step that covers ``start``..``end`` of the whole run. The step's own
+    "Done" is not passed on: a line reading "Done (85%)" before "Writing the results" would
+    say the run had ended; the run says "Done" itself when it has."""
     if report is None:
         return None
-    return lambda stage, fraction: report(stage, start + (end - start) * float(fraction))
+
+    def step(stage: str, fraction: float) -> None:
+        if stage != DONE_STAGE:
+            report(stage, start + (end - start) * float(fraction))
+
+    return step
 
 
 def end_text_progress(mode: str) -> None:

@@ -9,6 +9,9 @@ import datetime as _dt
 from html import escape
 from typing import Mapping, Optional, Sequence
 
+from .figures import MIN_DRAWN_PEAK, OVERLAY_FLOOR, OVERLAY_OPACITY
+from .wording import by_probability, class_name, probability_text
+
 NOT_FOR_CLINICAL_USE = (
     "Research software, not for clinical use: BrainTumorAI is not a medical device and must not be used for "
     "diagnosis or treatment decisions. The bundled model weights are trained on synthetic phantoms only."
@@ -60,18 +63,21 @@ def classification_section(data: Mapping, figures: Mapping[str, bytes]) -> str:
     """Tumour type: probabilities as numbers, prediction set, uncertainty, modality weights,
     warnings, the out-of-distribution line (when result.json has one) and the saliency figures."""
     members = set(data.get("prediction_set") or [])
-    classes = list(data["classes"])
-    order = sorted(classes, key=lambda c: -float(data["probabilities"][c]))
-    rows = [[f'<span class="in-set">{escape(c)}</span>' if c in members else escape(c),
-             f"{float(data['probabilities'][c]):.3f}", "yes" if c in members else ""] for c in order]
+    probabilities = data["probabilities"]
+    order = by_probability(list(data["classes"]), probabilities)
+    rows = [[f'<span class="in-set">{escape(class_name(c))}</span>' if c in members else escape(class_name(c)),
+             escape(probability_text(probabilities[c])), "yes" if c in members else ""] for c in order]
     coverage = data.get("coverage")
+    uncertainty = data.get("uncertainty")
+    in_set = [class_name(c) for c in order if c in members]
     parts = [
         "<h2>Tumour type</h2>",
-        f"<p>Predicted: <b>{escape(str(data['predicted']))}</b>"
-        f" (probability {float(data['probabilities'][data['predicted']]):.3f}); uncertainty "
-        f"{_number(data.get('uncertainty'))} (normalised entropy, 0 = certain, 1 = uniform).</p>",
+        f"<p>Predicted: <b>{escape(class_name(str(data['predicted'])))}</b>"
+        f" (probability {escape(probability_text(probabilities[data['predicted']]))}); uncertainty "
+        f"{'n/a' if uncertainty is None else escape(probability_text(uncertainty, 2))} "
+        "(normalised entropy, 0 = certain, 1 = uniform).</p>",
         f"<p>Prediction set{f' at {100 * coverage:.0f} % coverage' if coverage is not None else ''}: "
-        f"<b>{escape(', '.join(data.get('prediction_set') or []) or 'empty')}</b></p>",
+        f"<b>{escape(', '.join(in_set) or 'empty')}</b></p>",
         _table(["class", "probability", "in prediction set"], rows, raw=True),
     ]
     if "probabilities" in figures:
@@ -85,26 +91,40 @@ def classification_section(data: Mapping, figures: Mapping[str, bytes]) -> str:
     parts.append(_warnings(data.get("warnings") or []))
     if data.get("ood_score") is not None:
         flag = data.get("ood_flag")
-        verdict = "far from the training data: read the answer with doubt" if flag else "within the training data's range"
+        verdict = ("above the flag threshold, unusual for the model: read the answer with doubt (see the warning)"
+                   if flag else "within the training data's range")
         parts.append(f"<p>Out-of-distribution score: {_number(data['ood_score'], 3)} ({verdict}).</p>")
     maps = [name for name in figures if name.startswith("saliency_")]
     if maps:
         method, target = data.get("saliency_method"), data.get("saliency_class")
         parts.append(f"<h3>Saliency ({escape(str(method))}, class {escape(str(target))})</h3>")
-        parts.append(f"<p class=small>Reference volume: {escape(str(data.get('reference')))}. Slices through each "
-                     "map's peak (cyan cross); the map in red to yellow at 40 % opacity where it exceeds 0.2.</p>")
+        parts.append(f"<p class=small>Reference volume: {escape(str(data.get('reference')))}. Each figure: axial, "
+                     "coronal and sagittal slices through the map's peak (top row) and, when a lesion mask was "
+                     "given, through the lesion's centre (bottom row); the cyan cross marks that point, the cyan "
+                     "outline the whole lesion mask (every label, oedema included). Each map is drawn on its own "
+                     f"scale (divided by its peak, stated beside its colour bar) in red to yellow at "
+                     f"{OVERLAY_OPACITY:.0%} opacity where it exceeds {OVERLAY_FLOOR:g} of its peak; a map whose "
+                     f"peak stays below {MIN_DRAWN_PEAK:g} of the fused map's scale is not drawn, and its figure "
+                     "says so. CT is shown in a brain window (W80/L40 HU), the other volumes between their 0.5 "
+                     "and 99.5 percentiles.</p>")
         parts += [_image(figures[name], name.replace("_", " ")) for name in maps]
     return "\n".join(parts)
 
 
 def survival_section(data: Mapping, figure: Optional[bytes]) -> str:
-    """Survival: median, 1- and 2-year survival, risk, the curve after each visit, the figure."""
+    """Survival: median, 1- and 2-year survival, the band named, the curve after each visit, the figure."""
+    level = data.get("band_level")
+    band = (f"the shaded band is a {100 * float(level):.0f} % band" if level is not None
+            else "the shaded band is the ensemble's spread")
     parts = [
         "<h2>Survival</h2>",
         f"<p>Given alive at day {float(data['conditioned_on_day']):g} (the latest of "
         f"{len(data.get('visits') or [])} visits): median survival <b>{_months(data.get('median_days'))}</b> "
         f"since the first visit; 1-year survival <b>{_number(data.get('survival_1y'))}</b>, 2-year survival "
-        f"<b>{_number(data.get('survival_2y'))}</b>; risk score {_number(data.get('risk'), 3)}.</p>",
+        f"<b>{_number(data.get('survival_2y'))}</b>.</p>",
+        f"<p class=small>In the figure {band} (fitted to hold the true probability of being alive a year after a "
+        "visit for about that share of held-out phantoms); the solid line is the predicted probability of being "
+        "alive.</p>",
     ]
     rows = []
     for visit, curve in zip(data.get("visits") or [], data.get("per_visit") or []):

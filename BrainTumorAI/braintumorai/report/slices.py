@@ -98,3 +98,20 @@ def display_range(volume: np.ndarray) -> tuple[float, float]:
         values = volume.ravel()
     low, high = (float(v) for v in np.percentile(values, (0.5, 99.5)))
     return (low, high) if high > low else (low, low + 1.0)
+
+
+# CT is shown as radiologists read the brain: a fixed window in Hounsfield units, level 40 and
+# width 80 (grey and white matter apart, bone and air saturated); percentiles would be set by
+# the air and bone around the brain and leave the brain one flat white.
+CT_BRAIN_LEVEL_HU, CT_BRAIN_WIDTH_HU = 40.0, 80.0
+
+
+def background_window(volume: np.ndarray, modality: Optional[str]) -> tuple[tuple[float, float], str]:
+    """``((low, high), words)``: the grey window a background volume is drawn with, and how the
+    figure names it ("CT in a brain window, W80/L40 HU", or "" for MRI and PET, drawn between
+    their 0.5 and 99.5 percentiles in the non-zero voxels)."""
+    if str(modality or "").upper() == "CT":
+        half = CT_BRAIN_WIDTH_HU / 2
+        return ((CT_BRAIN_LEVEL_HU - half, CT_BRAIN_LEVEL_HU + half),
+                f"CT in a brain window, W{CT_BRAIN_WIDTH_HU:g}/L{CT_BRAIN_LEVEL_HU:g} HU")
+    return display_range(volume), ""

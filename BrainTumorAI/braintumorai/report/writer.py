@@ -22,7 +22,8 @@ from .. import __version__
 from ..errors import InputError
 from ..io import atomic_output, read_image
 from . import figures, html
-from .slices import lps_volume, on_grid
+from .slices import background_window, lps_volume, on_grid
+from .wording import class_name
 
 REPORT_FILE = "report.html"
 ImageLike = Union[sitk.Image, str, os.PathLike]
@@ -86,6 +87,7 @@ def _saliency_figures(data: Mapping, saliency: Mapping[str, ImageLike], referenc
         mask, _ = lps_volume(on_grid(_as_image(lesion, "lesion mask"), reference, sitk.sitkNearestNeighbor))
     reference_volume, spacing = lps_volume(reference)
     method, target = data.get("saliency_method") or "saliency", data.get("saliency_class") or data.get("predicted")
+    reference_name = str(data.get("reference") or "reference")
     out = {}
     for name, value in saliency.items():
         heat, _ = lps_volume(on_grid(_as_image(value, f"saliency map '{name}'"), reference))
@@ -93,9 +95,14 @@ def _saliency_figures(data: Mapping, saliency: Mapping[str, ImageLike], referenc
             background, _ = lps_volume(background_of[name])
             shown_on = name
         else:
-            background, shown_on = reference_volume, str(data.get("reference") or "reference")
-        title = f"{'Fused map' if name == 'fused' else name + ' map'} over {shown_on} ({method}, class {target})"
-        out[f"saliency_{name}"] = figures.saliency_figure(background, heat, spacing, title, lesion=mask)
+            background, shown_on = reference_volume, reference_name
+        window, window_text = background_window(background, shown_on)
+        peak = float(heat.max()) if heat.size else 0.0
+        scale_text = f"(its peak: {peak:.3f} on the fused map's scale)" if name != "fused" else f"(peak {peak:.2f})"
+        label = "Fused map" if name == "fused" else f"{name} map"
+        title = f"{label} over {shown_on} ({method}, class {class_name(str(target))})"
+        out[f"saliency_{name}"] = figures.saliency_figure(background, heat, spacing, title, lesion=mask, window=window,
+                                                          window_text=window_text, scale_text=scale_text)
     return out
 
 

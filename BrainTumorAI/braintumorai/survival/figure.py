@@ -15,9 +15,10 @@ def _months(days) -> list[float]:
 def draw_survival(data: Mapping, path: os.PathLike, title: Optional[str] = None) -> None:
     """Draw ``survival.json``'s content (:meth:`SurvivalPrediction.to_dict`) into a PNG.
 
-    Left: S(t) after the latest visit as steps at the grid's edges, the band shaded, the
-    median marked (or "not reached"), 1- and 2-year survival written. Right: the curve
-    after each visit (dynamic prediction), one colour per visit.
+    Left: S(t) after the latest visit as steps at the grid's edges, the band shaded and
+    named by its level (``band_level``), the median marked (or "not reached"), 1- and 2-year
+    survival written. Right: the curve after each visit (dynamic prediction), one colour per
+    visit. Both panels number their probability axis.
     """
     import matplotlib
 
@@ -25,10 +26,13 @@ def draw_survival(data: Mapping, path: os.PathLike, title: Optional[str] = None)
     import matplotlib.pyplot as plt
 
     months = _months(data["times_days"])
+    level = data.get("band_level")
+    band = f"{100 * float(level):.0f} % band" if level is not None else "band: the ensemble's spread"
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, constrained_layout=True)
     left.fill_between(months, data["lower"], data["upper"], step="post", color="tab:blue", alpha=0.25,
-                      linewidth=0, label="band")
-    left.step(months, data["survival"], where="post", color="tab:blue", linewidth=2, label="survival")
+                      linewidth=0, label=band)
+    left.step(months, data["survival"], where="post", color="tab:blue", linewidth=2,
+              label="predicted survival")
     left.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     left.axvline(data["conditioned_on_day"] / DAYS_PER_MONTH, color="black", linewidth=0.8, linestyle="--",
                  label="latest visit")
@@ -54,6 +58,8 @@ def draw_survival(data: Mapping, path: os.PathLike, title: Optional[str] = None)
                    label=f"after day {curve['day']:g}")
     right.set_title("Prediction after each visit")
     right.set_xlabel("months since the first visit")
+    right.set_ylabel("probability of being alive")
+    right.tick_params(labelleft=True)  # sharey hides them; each panel is read on its own
     right.legend(loc="lower left", fontsize=8)
     model = data.get("model") or {}
     figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))  # room for the footer
