@@ -265,9 +265,9 @@ def test_ood_statistics_are_fitted_on_the_training_split_and_stored_in_the_card(
     import json
 
     from braintumorai.checkpoints import load_checkpoint
-    from braintumorai.ood import modality_distances
+    from braintumorai.ood import modality_distances, study_distances
     from training import classifier as program
-    from training.ood_fit import cached_vectors
+    from training.ood_fit import cached_image_features, cached_vectors
     from training.phantom_cache import CachedSet
 
     cache = tmp_path / "cache"
@@ -292,8 +292,11 @@ def test_ood_statistics_are_fitted_on_the_training_split_and_stored_in_the_card(
         np.testing.assert_allclose(mean, train_vectors[:, index].mean(0), rtol=1e-4, atol=1e-5)
         assert np.abs(mean - calibration_vectors[:, index].mean(0)).max() > 1e-3
     # Scales from the calibration split: there each modality's 99th-percentile distance is 1,
-    # and the threshold is the 95th percentile of the study score.
+    # and the threshold is the 97th percentile of the study score (features and image statistics).
     distances = modality_distances(ood, ("T1C", "FLAIR"), calibration_vectors)
     np.testing.assert_allclose(np.quantile(distances, 0.99, axis=0), 1.0, rtol=1e-3)
-    assert ood["threshold"] == pytest.approx(float(np.quantile(distances.max(1), 0.95)), rel=1e-3)
+    features = cached_image_features(calibration, OOD_CONFIG["spacing_mm"])
+    scores = np.nanmax(study_distances(ood, ("T1C", "FLAIR"), calibration_vectors, features), axis=1)
+    assert ood["flag_quantile"] == 0.97 and "image" in ood
+    assert ood["threshold"] == pytest.approx(float(np.quantile(scores, 0.97)), rel=1e-3)
     assert "80 training" in ood["fitted_on"] and "16 calibration" in ood["fitted_on"]

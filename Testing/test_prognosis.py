@@ -172,11 +172,14 @@ def test_prognose_command_writes_every_field(models, tmp_path, capsys):
 @pytest.mark.parametrize("arguments, message", [
     (["--visit", "zero:a.nii.gz"], "must start with a day number"),
     (["--visit", "0"], "not of the form DAY:FILES"),
-    (["--visit", "0:scan.nii.gz"], "Cannot tell the modality"),
+    (["--visit", "0:{tmp}/scan.nii.gz"], "Cannot tell the modality"),
+    (["--visit", "0:{tmp}/missing.nii.gz"], "does not exist"),
     (["--visit", "0:", "--treatment", "5:immunotherapy"], "Unknown treatment 'immunotherapy'"),
     (["--visit", "0:", "--treatment", "surgery"], "not of the form DAY:KIND"),
 ])
 def test_prognose_command_bad_arguments(models, tmp_path, capsys, arguments, message):
+    (tmp_path / "scan.nii.gz").write_bytes(b"")  # exists, but its name names no modality
+    arguments = [argument.format(tmp=tmp_path) for argument in arguments]
     code = main(["prognose", *arguments, "--model", str(models / "tiny-prognosis.pt"), "--device", "cpu",
                  "--out", str(tmp_path / "out")])
     assert code == 2

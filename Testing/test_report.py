@@ -101,6 +101,14 @@ def test_a_report_reads_a_classify_folder_and_refuses_what_it_cannot_draw(tmp_pa
         write_report(tmp_path / "x")
     with pytest.raises(InputError, match="need the reference volume"):
         write_report(tmp_path / "x", classification=classification_data(), saliency={"fused": heat})
+    blank = sitk.Image(heat.GetSize(), sitk.sitkFloat32)  # a map below one quantisation step: a result
+    blank.CopyInformation(heat)
+    sitk.WriteImage(blank, str(folder / "saliency_fused.nii.gz"))
+    _, maps = read_classification_folder(folder)
+    assert sitk.GetArrayViewFromImage(maps["fused"]).max() == 0.0
+    (folder / "saliency_fused.nii.gz").write_bytes(b"not a volume")
+    with pytest.raises(InputError, match="cannot be read"):
+        read_classification_folder(folder)
     (folder / "saliency_fused.nii.gz").unlink()
     with pytest.raises(InputError, match="saliency map .* is missing"):
         read_classification_folder(folder)

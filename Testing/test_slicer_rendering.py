@@ -113,7 +113,7 @@ def bundled_classification(tmp_path_factory):
     workflow = Workflow(scene, work_root=str(tmp_path_factory.mktemp("work")))
     workflow.start_classification(nodes, None, ClassifyOptions(device="cpu"))
     status = workflow.wait(300)
-    assert status.state == "done", status.details
+    assert status.state == "done", f"{status.message}\n{status.details}"
     return scene, workflow, nodes, tumour
 
 

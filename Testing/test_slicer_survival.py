@@ -181,14 +181,17 @@ def test_visits_with_dates_without_dates_on_one_date_and_without_usable_volumes(
     sh = subject_hierarchy(scene)
     patient = sh.CreateSubjectItem(sh.GetSceneItemID(), "Patient 7")
 
-    def volumes(prefix):
-        return [volume_node_from_sitk_image(scene, image, f"{prefix} {m}") for m, image in case.images.items()]
+    def volumes(prefix, seed):
+        # Each visit its own scan: the same bytes at two visits is refused as a path mistake.
+        images = case.images if seed == 3 else generate_case("glioblastoma", seed, modalities=MODALITIES,
+                                                             spacing=6.0).images
+        return [volume_node_from_sitk_image(scene, image, f"{prefix} {m}") for m, image in images.items()]
 
-    first = volumes("baseline")
+    first = volumes("baseline", 3)
     _study(scene, patient, "MR 1", "20240110", first)
-    _study(scene, patient, "MR 2", "2024-03-01", volumes("follow-up"))
-    _study(scene, patient, "MR 2 bis", "20240301", volumes("same day"))
-    _study(scene, patient, "outside scan", "", volumes("outside"))
+    _study(scene, patient, "MR 2", "2024-03-01", volumes("follow-up", 4))
+    _study(scene, patient, "MR 2 bis", "20240301", volumes("same day", 5))
+    _study(scene, patient, "outside scan", "", volumes("outside", 6))
     localizer = volume_node_from_sitk_image(scene, case.images["T1C"], "localizer")
     _study(scene, patient, "scout only", "20240601", [localizer])
 

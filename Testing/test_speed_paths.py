@@ -219,7 +219,7 @@ def test_cuda_predict_gives_the_cpus_probabilities(tmp_path):
     from braintumorai.benchmark import MRI, write_study
     from braintumorai.pipeline import Classifier
 
-    files = write_study(tmp_path, size=(120, 120, 80))
+    files = write_study(tmp_path, size=(120, 120, 80), follow_ups=False)
     study = {m: files[m] for m in MRI}
     cpu = Classifier.load(device="cpu").predict(study)
     gpu = Classifier.load(device="cuda").predict(study)

@@ -29,7 +29,7 @@ def _studies(out: Path, folders: list[str], write: bool) -> dict:
     bench = out / "bench-study"
     if write:
         bench.mkdir(parents=True, exist_ok=True)
-        files = write_study(bench)
+        files = write_study(bench, follow_ups=False)
         (bench / "files.json").write_text(json.dumps({m: files[m] for m in MRI}))
     studies = {"bench": json.loads((bench / "files.json").read_text())}
     for folder in folders:

@@ -38,17 +38,25 @@ def uno_c(train_time, train_event, time, event, risk, tau: float) -> float:
 
 
 def time_auc(train_time, train_event, time, event, risk, at_days) -> list[float]:
-    """Cumulative/dynamic AUC at each of ``at_days``."""
+    """Cumulative/dynamic AUC at each of ``at_days``; NaN at a day outside the test data's
+    follow-up ``[min, max[`` (a small test set), where it is not defined."""
     from sksurv.metrics import cumulative_dynamic_auc
 
-    return [float(a) for a in cumulative_dynamic_auc(_y(train_time, train_event), _y(time, event),
-                                                      np.asarray(risk, float), np.asarray(at_days, float))[0]]
+    time, at_days = np.asarray(time, float), np.asarray(at_days, float)
+    inside = (at_days >= time.min()) & (at_days < time.max())
+    auc = np.full(len(at_days), np.nan)
+    if inside.any():
+        auc[inside] = cumulative_dynamic_auc(_y(train_time, train_event), _y(time, event),
+                                             np.asarray(risk, float), at_days[inside])[0]
+    return [float(a) for a in auc]
 
 
 def integrated_brier(train_time, train_event, time, event, survival, times) -> float:
     """Integrated Brier score over ``times`` (IPCW, censoring from the training set)."""
     from sksurv.metrics import integrated_brier_score
 
+    if len(times) < 2:  # a test set too small to span two evaluation times: not defined
+        return float("nan")
     return float(integrated_brier_score(_y(train_time, train_event), _y(time, event), np.asarray(survival, float),
                                         np.asarray(times, float)))
 

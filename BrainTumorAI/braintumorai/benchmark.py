@@ -32,15 +32,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 MRI = ("T1", "T1C", "T2", "FLAIR")
 ALL = ("T1", "T1C", "T2", "FLAIR", "CT", "PET")
 _TOKENS = {"T1": "t1n", "T1C": "t1c", "T2": "t2w", "FLAIR": "t2f", "CT": "ct", "PET": "pet"}
 
 
-def write_study(folder: Path, size=(240, 240, 155), seed: int = 11) -> dict[str, str]:
-    """A six-modality glioblastoma phantom resampled onto a ``size`` grid at 1 mm."""
+FOLLOW_UP_DAYS = (90, 180)
+
+
+def follow_up_files(files: Mapping[str, str], day: int) -> dict[str, str]:
+    """The paths of the follow-up visit on ``day`` that :func:`write_study` writes beside ``files``."""
+    return {m: str(Path(p).parent / f"day{day}" / Path(p).name) for m, p in files.items()}
+
+
+def write_study(folder: Path, size=(240, 240, 155), seed: int = 11, follow_ups: bool = True) -> dict[str, str]:
+    """A six-modality glioblastoma phantom resampled onto a ``size`` grid at 1 mm (coarser along
+    an axis where ``size`` cannot hold the phantom's field at 1 mm: a smaller study still holds
+    the whole brain, which the input checks rightly demand), and with ``follow_ups`` the visits
+    of :data:`FOLLOW_UP_DAYS` (other seeds) in ``day<N>/`` beside it."""
     import SimpleITK as sitk
 
     from .synthetic import generate_case
@@ -48,8 +59,12 @@ def write_study(folder: Path, size=(240, 240, 155), seed: int = 11) -> dict[str,
     case = generate_case("glioblastoma", seed=seed, spacing=1.0)
     grid = sitk.Image([int(s) for s in size], sitk.sitkFloat32)
     source = case.images["T1C"]
+    field_mm = [n * d for n, d in zip(source.GetSize(), source.GetSpacing())]
+    # 1 mm unless the grid holds under 85 % of the field (the field's outer margin is background).
+    spacing = [1.0 if int(s) >= 0.85 * f else f / int(s) for f, s in zip(field_mm, size)]
+    grid.SetSpacing(spacing)
     centre = source.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2 for s in source.GetSize()])
-    grid.SetOrigin([c - (s - 1) / 2 for c, s in zip(centre, size)])
+    grid.SetOrigin([c - (s - 1) / 2 * d for c, s, d in zip(centre, size, spacing)])
     files = {}
     for modality in ALL:
         background = -1000.0 if modality == "CT" else 0.0
@@ -57,6 +72,10 @@ def write_study(folder: Path, size=(240, 240, 155), seed: int = 11) -> dict[str,
                               sitk.sitkFloat32)
         files[modality] = str(folder / f"BENCH-{_TOKENS[modality]}.nii.gz")
         sitk.WriteImage(image, files[modality])
+    if follow_ups:  # each visit its own scan (the same bytes at two visits is refused as a path mistake)
+        for index, day in enumerate(FOLLOW_UP_DAYS):
+            (folder / f"day{day}").mkdir(exist_ok=True)
+            write_study(folder / f"day{day}", size, seed + 1 + index, follow_ups=False)
     return files
 
 
@@ -76,7 +95,8 @@ def product_once(files: dict, out: Path, device: str, prognosis: bool, precision
 
         tick = _now(device)
         prognosticator = _cached("prognosis", lambda: Prognosticator.load(device=device, classifier=classifier))
-        prognosticator.predict([{"day": day, "study": dict(files)} for day in (0, 90, 180)])
+        prognosticator.predict([{"day": 0, "study": dict(files)}]
+                               + [{"day": day, "study": follow_up_files(files, day)} for day in FOLLOW_UP_DAYS])
         timings["prognosis_s"] = _now(device) - tick
     return timings
 

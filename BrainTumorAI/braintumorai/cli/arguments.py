@@ -12,7 +12,6 @@ from typing import Optional
 from ..case_folder import SEGMENTATION_TOKENS, expand_case_folders, is_segmentation_name
 from ..errors import InputError
 from ..modalities import assign_modalities, normalise_modality
-from ..normalization import SUV_UNITS
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +79,8 @@ def unused_pet_options(args: argparse.Namespace, study) -> Optional[str]:
     verb = "were" if len(given) > 1 else "was"
     if "PET" not in study.images:
         return f"{options} {verb} not used: the study has no PET volume."
+    from ..normalization import SUV_UNITS  # here, not at the top: numpy stays out of --help
+
     units = str((study.metadata or {}).get("PET", {}).get("units") or "").upper()
     if units in SUV_UNITS:
         return f"{options} {verb} not used: the PET is already in SUV (its units say {units})."

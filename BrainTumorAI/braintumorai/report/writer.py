@@ -67,8 +67,17 @@ def read_classification_folder(folder: Union[str, os.PathLike]) -> tuple[dict, d
         if not local.is_file():
             raise InputError(f"The saliency map '{local}' named by {folder / 'result.json'} is missing; "
                              "classify the study again.")
-        maps[name] = read_image(local)
+        maps[name] = _read_map(local)
     return data, maps
+
+
+def _read_map(path: Path) -> sitk.Image:
+    """A saliency map this product wrote. Not :func:`read_image`: a map that is 0 everywhere
+    (below one quantisation step, the report's "Nothing drawn") is a result, not an empty input."""
+    try:
+        return sitk.Cast(sitk.ReadImage(str(path)), sitk.sitkFloat32)
+    except RuntimeError:
+        raise InputError(f"The saliency map '{path}' cannot be read (damaged); classify the study again.") from None
 
 
 def _write(path: Path, payload: bytes) -> Path:
