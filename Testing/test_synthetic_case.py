@@ -168,3 +168,21 @@ def test_bad_arguments_raise_input_error():
         generate_case("glioblastoma", seed=0, modalities=("T1", "DWI"))
     with pytest.raises(InputError):
         generate_case("glioblastoma", seed=0, modalities=())
+
+
+@pytest.mark.parametrize("label", ["glioblastoma", "metastasis", "lower_grade_glioma", "meningioma", "lymphoma"])
+def test_each_lesion_is_drawn_whole_with_no_straight_cut_edges(label, monkeypatch):
+    """A lesion is drawn in a block around it; a block that cut the oedema drew a straight edge
+    through the hyperintensity (issue 17). Drawn in blocks half again as large, every tissue
+    mask is the same voxel for voxel (the texture inside is drawn afresh for the larger block)."""
+    from braintumorai.synthetic import tumours
+
+    names = ("seg", "oedema", "enhancing", "necrosis", "non_enhancing")
+    drawn = [generate_case(label, seed, spacing=3.0, modalities=["FLAIR"]).masks for seed in range(5)]
+    reach = tumours._block_reach
+    monkeypatch.setattr(tumours, "_block_reach", lambda *args: 1.5 * reach(*args))
+    for seed, masks in enumerate(drawn):
+        wider = generate_case(label, seed, spacing=3.0, modalities=["FLAIR"]).masks
+        for name in names:
+            np.testing.assert_array_equal(sitk.GetArrayViewFromImage(wider[name]),
+                                          sitk.GetArrayViewFromImage(masks[name]), err_msg=f"{label} {seed} {name}")

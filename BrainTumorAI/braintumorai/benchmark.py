@@ -227,8 +227,9 @@ def _spawn(arguments: list[str]) -> tuple[dict, float]:
         elif line.startswith("BENCH "):
             result = json.loads(line[6:])
     errors = process.stderr.read()
-    if process.wait() != 0 or result is None or first is None:
-        tail = (errors.strip().splitlines() or ["no output"])[-1]
+    code = process.wait()
+    if code != 0 or result is None or first is None:
+        tail = (errors.strip().splitlines() or [f"no output (exit code {code})"])[-1]
         raise RuntimeError(f"the benchmark's child process failed: {tail}")
     return result, first
 

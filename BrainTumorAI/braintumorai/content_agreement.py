@@ -195,8 +195,9 @@ def coverage_findings(given: Mapping[str, sitk.Image], reference: str, brain_mas
             continue
         field = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
         field.CopyInformation(image)
-        inside = sitk.GetArrayViewFromImage(sitk.Resample(field, brain_mask, sitk.Transform(),
-                                                          sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)) > 0
+        # Bound to a name: a view of a temporary image reads freed memory (it segfaulted in bench).
+        covered = sitk.Resample(field, brain_mask, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        inside = sitk.GetArrayViewFromImage(covered) > 0
         share = float(np.count_nonzero(inside & mask)) / float(np.count_nonzero(mask))
         if share < MIN_BRAIN_COVERED:
             findings.append(Finding(modality, False, (
