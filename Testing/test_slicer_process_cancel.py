@@ -9,7 +9,9 @@ and the work folder must be deleted only after the whole group is gone.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -67,8 +69,25 @@ def started(task: LauncherTask) -> int:
     return int(pid_file.read_text())
 
 
-def test_cancel_ends_the_worker_after_the_launcher_died_and_deletes_the_folder_only_then(tmp_path):
-    task = LauncherTask([], tmp_path / "work", name="Classification")
+@pytest.fixture
+def launch():
+    """Makes LauncherTasks, and kills their process groups after the test whatever its outcome:
+    a failed assertion must not leave a worker that ignores SIGTERM running for hours."""
+    tasks = []
+
+    def make(work_dir, name):
+        tasks.append(LauncherTask([], work_dir, name=name))
+        return tasks[-1]
+
+    yield make
+    for task in tasks:
+        if task.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(task.process.pid, signal.SIGKILL)  # the group: the launcher and its worker
+
+
+def test_cancel_ends_the_worker_after_the_launcher_died_and_deletes_the_folder_only_then(tmp_path, launch):
+    task = launch(tmp_path / "work", "Classification")
     task.cancel_grace_s = 0.5
     task.start()
     worker = started(task)
@@ -86,9 +105,9 @@ def test_cancel_ends_the_worker_after_the_launcher_died_and_deletes_the_folder_o
     assert not task.work_dir.exists()
 
 
-def test_removing_the_folder_mid_run_stops_the_whole_group_first(tmp_path):
+def test_removing_the_folder_mid_run_stops_the_whole_group_first(tmp_path, launch):
     """What Workflow.close() does when the scene closes or the module reloads mid-run."""
-    task = LauncherTask([], tmp_path / "work", name="Survival prediction")
+    task = launch(tmp_path / "work", "Survival prediction")
     task.cancel_grace_s = 0.5
     task.start()
     worker = started(task)
