@@ -196,6 +196,24 @@ def test_cli_summary_of_a_flagged_study_says_what_to_do():
     assert "WHAT TO DO" not in summary(dict(data, ood_flag=False, ood_score=0.5))
 
 
+def test_every_answer_of_the_phantom_trained_model_says_it_is_not_validated_on_real_scans(classifier, tmp_path):
+    """The OOD score compares a study with the training phantoms: a real study the model gets
+    wrong can look like them (issue 19). So each answer of the bundled model says it in
+    result.json, the CLI summary and the report, flagged or not."""
+    from braintumorai.cli.classify_command import summary
+    from braintumorai.report import write_report
+    from braintumorai.report.wording import SYNTHETIC_CAVEAT
+
+    case = generate_case("metastasis", seed=3, spacing=3.0, modalities=("T1C", "FLAIR"))
+    result = classifier.predict(Study(dict(case.images)), saliency=None)
+    data = result.save(tmp_path / "out")
+    assert not result.ood_flag and "synthetic phantoms" in data["model"]["trained_on"]
+    assert f"NOTE: {SYNTHETIC_CAVEAT}" in summary(data).splitlines()
+    files = write_report(tmp_path / "report", classification=data, reference=case.images["T1C"])
+    assert SYNTHETIC_CAVEAT in files["report"].read_text(encoding="utf-8")
+    assert "NOTE:" not in summary(dict(data, model={"name": "m", "trained_on": "BraTS 2021 training split"}))
+
+
 def test_a_modality_subset_the_card_measured_weak_says_so(classifier):
     """T1 alone (0.395 on the card's test phantoms): a healthy T1 cannot be told from a tumour
     with confidence, so the result says the answer cannot be relied on; T1C + FLAIR does not."""

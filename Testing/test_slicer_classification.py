@@ -296,6 +296,11 @@ def test_panel_text_shows_warnings_and_the_ood_line_only_when_the_result_has_the
     assert "2 warnings about the input" in result_summary(data)
     data.update(warnings=[], ood_flag=False, ood_score=1.0)
     assert warnings_text(data).startswith("Out-of-distribution score 1.00: within")
+    assert "Note:" not in warnings_text(data)  # a model trained on real data: no caveat
+    data.update(model={"name": "m", "trained_on": "synthetic phantoms (braintumorai.synthetic); no patient data"})
+    assert warnings_text(data).splitlines()[-1] == ("Note: The model was trained on synthetic phantoms only and has not "
+                                                    "been validated on real scans: on a real study its answer and its "
+                                                    "prediction set can be wrong even when confident and not flagged.")
     assert error_message("Classification", KeyError("x")).startswith("Classification failed unexpectedly (KeyError")
 
 

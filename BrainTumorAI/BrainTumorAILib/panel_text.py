@@ -53,13 +53,18 @@ def ood_text(data: Mapping) -> str:
 
 
 def warnings_text(data: Mapping) -> str:
-    """The result's warnings and its out-of-distribution line, one per line ("" when none)."""
+    """The result's warnings, its out-of-distribution line and the model's caveat (a model
+    trained on phantoms), one per line ("" when none)."""
+    from braintumorai.report.wording import model_caveat
+
     lines = [f"Warning: {sentence}" for sentence in data.get("warnings") or []]
     ood = ood_text(data)
     if ood and data.get("ood_flag"):
         lines.insert(0, "Warning: " + ood)
     elif ood:
         lines.append(ood)
+    if model_caveat(data.get("model")):
+        lines.append("Note: " + model_caveat(data.get("model")))
     return "\n".join(lines)
 
 

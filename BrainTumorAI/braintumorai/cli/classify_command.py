@@ -37,7 +37,7 @@ def add_parser(subparsers) -> None:
 def summary(data: dict) -> str:
     """A short human-readable view of result.json: classes most probable first, probabilities
     never rounded to certainty, each warning once."""
-    from ..report.wording import by_probability, class_name, probability_text
+    from ..report.wording import by_probability, class_name, model_caveat, probability_text
 
     order = by_probability(data["classes"], data["probabilities"])
     members = [class_name(c) for c in order if c in set(data["prediction_set"])]
@@ -65,6 +65,8 @@ def summary(data: dict) -> str:
         lines.append(f"brain mask (extracted): {data['brain_mask']}")
     lines.append("timings: " + ", ".join(f"{k} {v:.2f}" for k, v in data["timings"].items()))
     lines += [f"WARNING: {sentence}" for sentence in data.get("warnings", [])]
+    if model_caveat(data.get("model")):
+        lines.append(f"NOTE: {model_caveat(data.get('model'))}")
     lines.append("Research only. Not for clinical use.")
     return "\n".join(lines)
 

@@ -98,6 +98,10 @@ def classification_section(data: Mapping, figures: Mapping[str, bytes]) -> str:
             from ..ood import OOD_ADVICE
 
             parts.append(f"<p><b>{escape(OOD_ADVICE)}</b></p>")
+    from .wording import model_caveat
+
+    if model_caveat(data.get("model")):
+        parts.append(f"<p><b>{escape(model_caveat(data.get('model')))}</b></p>")
     maps = [name for name in figures if name.startswith("saliency_")]
     if maps:
         method, target = data.get("saliency_method"), data.get("saliency_class")

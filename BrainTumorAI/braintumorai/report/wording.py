@@ -50,3 +50,16 @@ def class_name(class_id: str) -> str:
 def by_probability(classes: Sequence[str], probabilities: Mapping[str, float]) -> list[str]:
     """The classes, most probable first (ties keep the model's order)."""
     return sorted(classes, key=lambda c: -float(probabilities[c]))
+
+
+# Said with every answer of a model trained on phantoms: the OOD score compares a study with the
+# training phantoms, so a real study the model gets wrong can still look "like the training
+# data" (issue 19: the real BraTS 2023 sample, metastasis 0.95, not flagged).
+SYNTHETIC_CAVEAT = ("The model was trained on synthetic phantoms only and has not been validated on real scans: on a "
+                    "real study its answer and its prediction set can be wrong even when confident and not flagged.")
+
+
+def model_caveat(model: Mapping) -> str:
+    """:data:`SYNTHETIC_CAVEAT` for a result whose model (result.json's ``model``: its
+    ``trained_on``, the card's training-data source) was trained on synthetic data, else ""."""
+    return SYNTHETIC_CAVEAT if "synthetic" in str((model or {}).get("trained_on") or "").lower() else ""
