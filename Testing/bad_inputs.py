@@ -39,6 +39,34 @@ class Case:
     marks: list = field(default_factory=list)
 
 
+def tiny_checkpoint(folder: Path, classes, temperature: float, name: str) -> str:
+    """An untrained six-modality ModalityAttentionNet on a 6 mm grid, saved as ``folder/name``;
+    returns its card's path. A tiny ``temperature`` sharpens its near-equal logits into a
+    confident answer (a one-class set on a clean study, so a widened set shows)."""
+    import torch
+
+    from braintumorai.checkpoints import save_checkpoint
+    from braintumorai.models import ModalityAttentionNet
+
+    torch.manual_seed(0)
+    model = ModalityAttentionNet(tuple(classes), ("T1", "T1C", "T2", "FLAIR", "CT", "PET"),
+                                 encoder_kwargs={"channels": (4, 8), "strides": (2, 2), "blocks": (0,)},
+                                 embed_dim=8, attention_hidden=4)
+    path = folder / name
+    save_checkpoint(model, path, {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [24, 28, 24],
+                                  "calibration": {"temperature": temperature, "conformal_threshold": 0.7,
+                                                  "coverage": 0.9}})
+    return str(path.with_suffix(".json"))
+
+
+def good_study(folder: Path) -> dict:
+    """A glioblastoma phantom at 3 mm, all six modalities, as BraTS-style files in ``folder``."""
+    from braintumorai.synthetic import generate_case
+
+    case = generate_case("glioblastoma", seed=5, spacing=3.0)
+    return {m: write(image, folder / f"case-{TOKENS[m]}.nii.gz") for m, image in case.images.items()}
+
+
 def copy(good: dict, inputs: Path, *modalities: str) -> list[str]:
     paths = []
     for modality in modalities:

@@ -16,37 +16,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
-from braintumorai.checkpoints import save_checkpoint
 from braintumorai.cli import main
-from braintumorai.models import ModalityAttentionNet
 from braintumorai.output_folder import MARKER
 
-from bad_inputs import (TOKENS, Case, array_of, as_modality, copy, like, noise_volume, tampered_model, tree_digest,
-                        truncated, with_spacing, with_voxels, write)
+from bad_inputs import (Case, array_of, as_modality, copy, good_study, like, noise_volume, tampered_model,
+                        tiny_checkpoint, tree_digest, truncated, with_spacing, with_voxels, write)
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    model = ModalityAttentionNet(("glioblastoma", "meningioma", "no_tumor"), ("T1", "T1C", "T2", "FLAIR", "CT", "PET"),
-                                 encoder_kwargs={"channels": (4, 8), "strides": (2, 2), "blocks": (0,)},
-                                 embed_dim=8, attention_hidden=4)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(model, path, {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [24, 28, 24],
-                                  "calibration": {"temperature": 1.0, "conformal_threshold": 0.7, "coverage": 0.9}})
-    return str(path.with_suffix(".json"))
+    return tiny_checkpoint(tmp_path_factory.mktemp("model"), ("glioblastoma", "meningioma", "no_tumor"), 1.0, "tiny.pt")
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> dict:
-    """A glioblastoma phantom at 3 mm, all six modalities, as BraTS-style files."""
-    from braintumorai.synthetic import generate_case
-
-    folder = tmp_path_factory.mktemp("good")
-    case = generate_case("glioblastoma", seed=5, spacing=3.0)
-    return {m: write(image, folder / f"case-{TOKENS[m]}.nii.gz") for m, image in case.images.items()}
+    return good_study(tmp_path_factory.mktemp("good"))
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import bad_formats_helpers as bad
-from bad_inputs import TOKENS, Case, copy, tree_digest, write
+from bad_inputs import Case, copy, good_study, tiny_checkpoint, tree_digest
 from conftest import ROOT
 
 REAL_DEV = ROOT.parent / "shared" / "data" / "real-dev"
@@ -35,28 +34,12 @@ CLASSES = ["glioblastoma", "meningioma", "no_tumor"]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
-    from braintumorai.checkpoints import save_checkpoint
-    from braintumorai.models import ModalityAttentionNet
-
-    torch.manual_seed(0)
-    model = ModalityAttentionNet(tuple(CLASSES), ("T1", "T1C", "T2", "FLAIR", "CT", "PET"),
-                                 encoder_kwargs={"channels": (4, 8), "strides": (2, 2), "blocks": (0,)},
-                                 embed_dim=8, attention_hidden=4)
-    path = tmp_path_factory.mktemp("model") / "sharp.pt"
-    # A tiny temperature sharpens the untrained model's near-equal logits into a confident answer.
-    save_checkpoint(model, path, {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [24, 28, 24],
-                                  "calibration": {"temperature": 1e-5, "conformal_threshold": 0.7, "coverage": 0.9}})
-    return str(path.with_suffix(".json"))
+    return tiny_checkpoint(tmp_path_factory.mktemp("model"), CLASSES, 1e-5, "sharp.pt")
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> dict:
-    """A glioblastoma phantom at 3 mm, all six modalities, as BraTS-style files."""
-    from braintumorai.synthetic import generate_case
-
-    folder = tmp_path_factory.mktemp("good")
-    case = generate_case("glioblastoma", seed=5, spacing=3.0)
-    return {m: write(image, folder / f"case-{TOKENS[m]}.nii.gz") for m, image in case.images.items()}
+    return good_study(tmp_path_factory.mktemp("good"))
 
 
 def _complex(i, g):

@@ -61,9 +61,10 @@ def _complete(out: Path) -> dict:
 
 
 def _child(code: str, *arguments: str, **kwargs) -> subprocess.Popen:
-    """``braintumorai`` in a fresh process, after ``code`` (a patch) has run."""
+    """``braintumorai`` in a fresh process, after ``code`` (a patch) has run; ``main()`` reads
+    ``sys.argv`` as the installed ``braintumorai`` script does."""
     script = f"import sys\nsys.path.insert(0, {MODULE_DIR!r})\n{code}\nfrom braintumorai.cli import main\n" \
-             "sys.exit(main(sys.argv[1:]))\n"
+             "sys.exit(main())\n"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", script, *arguments], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, **kwargs)
@@ -249,6 +250,29 @@ def test_a_signal_while_the_maps_are_written_leaves_the_earlier_result(name, cod
     assert "stopped by" in stderr and ("SIGTERM" if name == "SIGTERM" else "Ctrl-C") in stderr
     assert tree_digest(out) == earlier
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+SIGNAL_ON_IMPORT = """
+import os, signal
+def hook(event, args):
+    if event == "import" and args[0] == {module!r} and not sent:
+        sent.append(os.kill(os.getpid(), signal.SIGINT))
+sent = []
+sys.addaudithook(hook)
+"""
+
+
+@pytest.mark.parametrize("module", ["datetime", "numpy", "SimpleITK", "torch"])
+def test_a_ctrl_c_while_a_library_loads_is_reported_as_the_stop(module, tmp_path, study, checkpoint):
+    """numpy, interrupted while its C extension loads (it imports datetime then), raises
+    ImportError, not KeyboardInterrupt: still a Ctrl-C to the user, never 'reinstall'."""
+    out = tmp_path / "out"
+    child = _child(SIGNAL_ON_IMPORT.replace("{module!r}", repr(module)), "classify", study["T1C"], "--out", str(out),
+                   "--model", checkpoint, "--device", "cpu")
+    _, stderr = child.communicate(timeout=300)
+    assert child.returncode == 130, stderr
+    assert stderr.strip().count("\n") == 0 and "stopped by Ctrl-C (SIGINT)" in stderr, stderr
+    assert "reinstall" not in stderr and not out.exists()
 
 
 SIGNAL_AFTER_SECOND_PATIENT = """

@@ -79,10 +79,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; bad input, Ctrl-C, SIGTERM, too little memory and an unwritable
     standard output end it with one line on stderr and the exit codes above (never a traceback,
     never ITK's console output)."""
+    code, stopped = _main(argv)
+    if stopped and argv is None:
+        # Stopped on the real command line: every clean-up has run and the line is printed.
+        # The interpreter's shutdown after a stop can still abort inside a native library's
+        # teardown (glibc "double free or corruption", exit -6 instead of 130, seen once in
+        # CI); ending the process here keeps the exit code the user's shell reads.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Optional[Sequence[str]]) -> "tuple[int, bool]":
+    """The command's exit code, and whether a signal stopped it."""
     command, args = "braintumorai", None
+
+    def stopped(stop: KeyboardInterrupt) -> "tuple[int, bool]":
+        _end_open_line()
+        completed = getattr(sys.modules.get("braintumorai.output_folder"), "COMPLETED", [])
+        done = getattr(stop, "results_complete", None) or (str(completed[-1]) if completed else None)
+        hint = (f"the results were already complete in '{done}'." if done else
+                getattr(args, "interrupted_hint", "nothing half-written was left in place."))
+        say(f"{command}: stopped by {describe(stop)}; {hint}")
+        return exit_code(stop), True
+
     # On the real command line (argv None) Ctrl-C and SIGTERM are ignored once the command has
     # ended: the interpreter's shutdown would otherwise be killed by them without a word.
-    with guarded_streams() as streams, signals_as_exceptions(ignore_after=argv is None):
+    with guarded_streams() as streams, signals_as_exceptions(ignore_after=argv is None) as received:
         try:
             from ..errors import BrainTumorAIError
             from ..output_folder import COMPLETED
@@ -100,32 +124,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 quiet_itk()
             code = _run(args, command, BrainTumorAIError)
             streams.flush_stdout()
-            return code
+            return code, False
         except KeyboardInterrupt as stop:
-            _end_open_line()
-            completed = getattr(sys.modules.get("braintumorai.output_folder"), "COMPLETED", [])
-            done = getattr(stop, "results_complete", None) or (str(completed[-1]) if completed else None)
-            hint = (f"the results were already complete in '{done}'." if done else
-                    getattr(args, "interrupted_hint", "nothing half-written was left in place."))
-            say(f"{command}: stopped by {describe(stop)}; {hint}")
-            return exit_code(stop)
+            return stopped(stop)
         except _ResourceError as error:
             _end_open_line()
             say(f"{command}: {error}")
-            return EXIT_RESOURCES
+            return EXIT_RESOURCES, False
         except MemoryError:
             _end_open_line()
             say(f"{command}: ran out of memory; close other programs, raise the memory limit or give smaller "
                 "volumes.")
-            return EXIT_RESOURCES
+            return EXIT_RESOURCES, False
         except ImportError as error:  # a library that does not load: often too little address space
+            if received.stop() is not None:  # a Ctrl-C that numpy, loading, turned into ImportError
+                return stopped(received.stop())
             say(f"{command}: a library could not be loaded ({_short(error)}); if a memory limit is set "
                 "(ulimit -v), raise it, else reinstall BrainTumorAI's requirements.")
-            return EXIT_RESOURCES
+            return EXIT_RESOURCES, False
         except streams.StdoutError as error:
             say(f"{command}: could not write to standard output ({error.strerror or error}); send it to a file or "
                 "pipe that can take it.")
-            return EXIT_RESOURCES
+            return EXIT_RESOURCES, False
         finally:
             streams.finish()  # a final flush into a full device must not print "Exception ignored"
 

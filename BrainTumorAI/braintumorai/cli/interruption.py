@@ -29,23 +29,39 @@ def describe(stop: KeyboardInterrupt) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C (SIGINT)"
 
 
+class Received:
+    """The stop signals that arrived inside :func:`signals_as_exceptions`' block."""
+
+    def __init__(self) -> None:
+        self.numbers: list[int] = []
+
+    def stop(self) -> "KeyboardInterrupt | None":
+        """The interruption to report when a signal arrived, else None. A library can turn
+        the ``KeyboardInterrupt`` into another error (numpy, interrupted while it loads,
+        raises ImportError): what the user did is still a Ctrl-C or a SIGTERM."""
+        if not self.numbers:
+            return None
+        return Terminated() if self.numbers[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
 @contextlib.contextmanager
-def signals_as_exceptions(ignore_after: bool = False) -> Iterator[None]:
+def signals_as_exceptions(ignore_after: bool = False) -> Iterator[Received]:
     """Within the block, the first SIGINT raises ``KeyboardInterrupt`` and the first SIGTERM
     :class:`Terminated`; signals after it are ignored, so the clean-up runs once and to its
     end (a second Ctrl-C would otherwise break it off with a traceback). Main thread only;
     elsewhere Python cannot install handlers and the block runs unchanged. A SIGINT that
     the parent process ignores (a background job) stays ignored. With ``ignore_after`` both are
-    ignored after the block (the command is over; what is left is the interpreter's shutdown)."""
+    ignored after the block (the command is over; what is left is the interpreter's shutdown).
+    Yields a :class:`Received` that records them."""
+    received = Received()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
-    stopping: list[int] = []
 
     def stop(signum, frame):
-        if stopping:
+        if received.numbers:
             return
-        stopping.append(signum)
+        received.numbers.append(signum)
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     previous = {}
@@ -53,7 +69,7 @@ def signals_as_exceptions(ignore_after: bool = False) -> Iterator[None]:
         if signal.getsignal(number) in (signal.default_int_handler, signal.SIG_DFL):
             previous[number] = signal.signal(number, stop)
     try:
-        yield
+        yield received
     finally:
         for number, handler in previous.items():
             signal.signal(number, signal.SIG_IGN if ignore_after else handler)
