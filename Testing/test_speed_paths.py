@@ -201,14 +201,33 @@ def test_bench_on_cuda_without_a_gpu_falls_back_to_the_cpu(monkeypatch, capsys):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     plans = []
+    monkeypatch.setattr("braintumorai.benchmark.write_study", lambda folder, size: {"T1C": "study"})
     monkeypatch.setattr("braintumorai.benchmark.run_benchmark",
-                        lambda repeats, size, device, precision, progress: plans.append((device, precision)) or [])
+                        lambda repeats, size, device, precision, progress, study: plans.append((device, precision)) or [])
     args = build_parser().parse_args(["bench", "--device", "cuda", "--json"])
     assert bench_command.run(args) == 0
     captured = capsys.readouterr()
     assert plans == [("cpu", None)]
     assert "no CUDA GPU" in captured.err and "CPU" in captured.err
     assert json.loads(captured.out)["fallback"].startswith("CUDA was asked for")
+
+
+def test_bench_writes_one_study_for_every_device_and_precision(monkeypatch, capsys):
+    """On a GPU machine `bench` measures the CPU and three CUDA precisions: all on the same
+    files, written once (writing a 240 x 240 x 155 study with its visits is most of a minute)."""
+    import torch
+
+    from braintumorai.cli import bench_command, build_parser
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "a GPU")
+    written, studies = [], []
+    monkeypatch.setattr("braintumorai.benchmark.write_study",
+                        lambda folder, size: written.append(folder) or {"T1C": str(folder / "t1c.nii.gz")})
+    monkeypatch.setattr("braintumorai.benchmark.run_benchmark",
+                        lambda repeats, size, device, precision, progress, study: studies.append(study) or [])
+    assert bench_command.run(build_parser().parse_args(["bench", "--json"])) == 0
+    assert len(written) == 1 and len(studies) == 4 and all(s == studies[0] for s in studies)
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
@@ -29,7 +31,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..benchmark import run_benchmark
+    from ..benchmark import run_benchmark, write_study
     from ..errors import InputError
 
     try:
@@ -52,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
             ([("cuda", None), ("cuda", "float16"), ("cuda", "bfloat16")] if device in ("cuda", "both") else [])
     progress = None if args.json else (lambda message: print(f"  {message} ...", file=sys.stderr, flush=True))
     rows = []
-    for where, precision in plans:
-        rows += run_benchmark(args.repeats, size, where, precision, progress)
+    with tempfile.TemporaryDirectory() as folder:
+        if progress:
+            progress(f"writing a {'x'.join(map(str, size))} study")
+        study = write_study(Path(folder), size)  # once: every device and precision reads the same files
+        for where, precision in plans:
+            rows += run_benchmark(args.repeats, size, where, precision, progress, study)
     report = {"device": torch.cuda.get_device_name(0) if cuda and device != "cpu" else f"CPU ({os.cpu_count()} cores)",
               "threads": torch.get_num_threads(), "size": list(size), "repeats": args.repeats, "runs": rows}
     if fallback:
