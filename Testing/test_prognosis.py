@@ -169,6 +169,19 @@ def test_prognose_command_writes_every_field(models, tmp_path, capsys):
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
+def test_a_comma_written_twice_is_a_comma_inside_one_path(models, tmp_path, capsys):
+    """``--visit 0:scan,,1-t1c.nii.gz,...`` reads the file ``scan,1-t1c.nii.gz`` (a comma is
+    the separator of the files, so one inside a path is written twice)."""
+    folder = _write_visit(tmp_path / "P,000", 10, with_seg=False)
+    files = [folder / "P,000-t1c.nii.gz", folder / "P,000-t2f.nii.gz"]
+    doubled = ",".join(str(path).replace(",", ",,") for path in files)
+    code = main(["prognose", "--visit", f"0:{doubled}", "--visit", "90:", "--model", str(models / "tiny-prognosis.pt"),
+                 "--device", "cpu", "--out", str(tmp_path / "out"), "--json"])
+    assert code == 0, capsys.readouterr().err
+    visit = json.loads((tmp_path / "out" / "survival.json").read_text())["visits"][0]
+    assert sorted(visit["modalities"]) == ["FLAIR", "T1C"]
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--visit", "zero:a.nii.gz"], "must start with a day number"),
     (["--visit", "0"], "not of the form DAY:FILES"),

@@ -168,3 +168,15 @@ def test_a_refusal_after_text_progress_starts_on_a_line_of_its_own(tmp_path, cap
     err = capsys.readouterr().err
     assert "\r  " in err  # the progress line was drawn
     assert err.endswith("\n") and err.splitlines()[-1].startswith("braintumorai classify: ")
+
+
+def test_the_survival_section_reads_as_probabilities_and_days_with_no_unexplained_risk_score(tmp_path):
+    """The model's risk (-log S at the grid's end) means nothing to a reader without its
+    definition: the report shows the median, 1- and 2-year survival and the band, not the score."""
+    import re
+
+    files = write_report(tmp_path / "s", survival=survival_data())  # its risk is 2.0
+    html = files["report"].read_text()
+    text = re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", html)
+    assert "risk" not in text.lower() and "2.000" not in text
+    assert "20.5 months" in text and "(624 days)" in text  # the median (623.8 days) is shown

@@ -207,3 +207,33 @@ def test_the_survival_figure_names_its_band_and_numbers_both_y_axes(tmp_path, le
         assert any(label.get_visible() and label.get_text() for label in axis.get_yticklabels())
         assert axis.get_ylabel() == "probability of being alive"
     real_close(shown["figure"])
+
+
+def _cross_at(axis) -> tuple:
+    """(row, column) of the cyan '+' drawn on a slice."""
+    marks = [line for line in axis.lines if line.get_marker() == "+"]
+    assert len(marks) == 1
+    return float(marks[0].get_ydata()[0]), float(marks[0].get_xdata()[0])
+
+
+def test_the_legend_names_the_outline_and_each_rows_cross_and_the_crosses_mark_those_points():
+    """The cyan outline is the whole lesion mask (oedema included) and the cross marks the
+    map's peak in the first row, the lesion's centre in the second: the legend says so, and
+    each cross lies on the point its row's slices go through."""
+    from braintumorai.report.slices import centre_point
+
+    background, heat = _volume_and_map(peak=0.9)
+    lesion = np.zeros(heat.shape, np.uint8)
+    lesion[4:10, 20:28, 4:12] = 2  # away from the map's peak: the two rows differ
+    figure = figures.draw_saliency(background, heat, (1.0, 1.0, 1.0), "fused map", lesion=lesion)
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend[0] == "cyan outline: the whole lesion mask (every label, oedema included)"
+    assert "row 1: the map's peak" in legend[1] and "row 2: the lesion's centre" in legend[1]
+    panels = [axis for axis in figure.axes if axis.get_label() != "colour bar"]
+    assert len(panels) == 6
+    for row, point in enumerate((peak_point(heat), centre_point(lesion))):
+        for column, shown in enumerate(slices_through(background, (1.0, 1.0, 1.0), point)):
+            assert _cross_at(panels[3 * row + column]) == tuple(float(v) for v in shown.point)
+    assert "map's peak" in panels[0].get_title() and "lesion's centre" in panels[3].get_title()
+    alone = figures.draw_saliency(background, heat, (1.0, 1.0, 1.0), "fused map")
+    assert [text.get_text() for text in alone.legends[0].get_texts()] == ["cyan cross: the map's peak"]
