@@ -85,8 +85,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # The interpreter's shutdown after a stop can still abort inside a native library's
         # teardown (glibc "double free or corruption", exit -6 instead of 130, seen once in
         # CI); ending the process here keeps the exit code the user's shell reads.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a full or closed stream: its one line was already tried
+                pass
         os._exit(code)
     return code
 
