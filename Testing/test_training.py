@@ -23,7 +23,7 @@ TINY = {
     "model": {"encoder": "compact", "embed_dim": 32, "modality_dropout": 0.0,
               "encoder_kwargs": {"channels": [8, 16, 24, 32]}},
     "pretrain": {"steps": 4, "batch_size": 8, "lr": 0.002},
-    "finetune": {"frozen_epochs": 1, "epochs": 12, "batch_size": 8, "lr": 0.005, "encoder_lr": 0.003,
+    "finetune": {"frozen_epochs": 1, "epochs": 12, "batch_size": 4, "lr": 0.005, "encoder_lr": 0.003,
                  "modality_loss_weight": 0.5},
     "augment": False, "seed": 0, "workers": 1, "conformal_coverage": 0.9,
 }
@@ -63,14 +63,15 @@ def test_a_few_steps_on_a_handful_of_phantoms_beat_chance(trained):
     _, _, checkpoint, _ = trained
     classifier = Classifier.load(str(checkpoint), device="cpu")
     correct = 0
-    seeds = range(5000, 5030)
+    seeds = range(5000, 5060)
     for index, seed in enumerate(seeds):
         label = ("glioblastoma", "no_tumor")[index % 2]
         case = generate_case(label, seed=seed, spacing=4.0)
         correct += classifier.predict(_study(case), saliency=None).predicted == label
     # Chance is 0.5. Issue 19's generator (smaller glioblastoma oedema, satellites) made the
-    # tiny 6 mm task harder: 20 of 30 where it was 0.7 or more, so the floor is 0.65 (about two
-    # binomial standard deviations above chance).
+    # tiny 6 mm task harder: with batches of 8 (10 steps an epoch) 39 of 60 right; with batches
+    # of 4, 49 of 60 here (41-57 over training seeds 0-3). The floor, 0.65, is about 2.3 binomial
+    # standard deviations above chance on 60 phantoms.
     assert correct / len(seeds) >= 0.65, correct
 
 
