@@ -250,11 +250,11 @@ def run_benchmark(repeats: int = 3, size=(240, 240, 155), device: str = "cpu", p
     """One row per modality count: this product against the baseline, same input, same run.
     ``study``: the files of :func:`write_study` at ``size`` when written already (one study
     serves every device and precision of a run); else one is written to a temporary folder."""
+    report = progress or (lambda message: None)
     if study is None:
         with tempfile.TemporaryDirectory() as folder:
-            (progress or (lambda message: None))(f"writing a {'x'.join(map(str, size))} study")
+            report(f"writing a {'x'.join(map(str, size))} study")
             return run_benchmark(repeats, size, device, precision, progress, write_study(Path(folder), size))
-    report = progress or (lambda message: None)
     prognosis = "1" if _prognosis_installed() else "0"
     rows = []
     files = dict(study)

@@ -95,19 +95,29 @@ def _white_matter_level(array: np.ndarray, head: np.ndarray, spacing_zyx) -> tup
     return 0.5 * float(edges[peak] + edges[peak + 1]), deep
 
 
+def _ellipsoid(radius_mm: float, spacing_zyx) -> np.ndarray:
+    """The voxels within ``radius_mm`` millimetres of the centre, on a grid of ``spacing_zyx``."""
+    reach = [int(np.floor(radius_mm / s + 1e-6)) for s in spacing_zyx]
+    zz, yy, xx = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
+    dz, dy, dx = (float(s) for s in spacing_zyx)
+    return (zz * dz) ** 2 + (yy * dy) ** 2 + (xx * dx) ** 2 <= radius_mm ** 2 + 1e-6
+
+
 def _mri_brain(array: np.ndarray, head: np.ndarray, spacing_zyx, barrier: np.ndarray, level: float,
                deep: np.ndarray) -> np.ndarray:
-    voxel = float(np.mean(spacing_zyx))
     candidates = head & (array > _TISSUE_SHARE * level) & ~barrier
-    # Erosion cuts the bridges that partial volume makes across the dark skull and CSF.
-    steps = max(1, int(round(_ERODE_MM / voxel)))
+    # Erosion cuts the bridges that partial volume makes across the dark skull and CSF: at
+    # least _ERODE_MM along every axis, counted in steps of the finest one. Counted in steps of
+    # the mean spacing, thick slices (6.5 mm under 0.8 mm pixels) eroded 2 mm in plane and kept
+    # the orbits and the face joined to the brain at the skull base.
+    steps = max(1, int(round(_ERODE_MM / float(np.min(spacing_zyx)))))
     eroded = ndi.binary_erosion(candidates, _ball(1.0), iterations=steps)
     labels, _ = ndi.label(eroded)
     inside = np.bincount(labels[deep & eroded].ravel(), minlength=labels.max() + 1)
     inside[0] = 0
     brain = labels == int(np.argmax(inside))
     brain = ndi.binary_dilation(brain, _ball(1.0), iterations=steps + 1, mask=candidates)
-    brain = ndi.binary_closing(brain, _ball(4.0 / voxel), border_value=0)
+    brain = ndi.binary_closing(brain, _ellipsoid(4.0, spacing_zyx), border_value=0)  # over the sulci, in mm
     return fill_holes(brain)
 
 
