@@ -76,7 +76,8 @@ def moved(good: dict, inputs: Path, shift_mm=(25.0, 0.0, 0.0), degrees: float = 
 
 
 def cropped(good: dict, inputs: Path, keep: str, spacing: float = 0.0) -> list[str]:
-    """Every MRI volume cut to a part of the brain: 'superior half', 'slab62' (a 62 mm axial
+    """Every MRI volume cut to a part of the brain: 'superior half', 'superior quarter' (the
+    superior half's half along the second axis: cut on two axes), 'slab62' (a 62 mm axial
     slab through the middle) or 'box96' (a 96 mm cube around the centre, optionally
     resampled to ``spacing`` mm)."""
     paths = []
@@ -90,6 +91,8 @@ def cropped(good: dict, inputs: Path, keep: str, spacing: float = 0.0) -> list[s
         step = image.GetSpacing()
         if keep == "superior half":
             image = image[:, :, nz // 2:]
+        elif keep == "superior quarter":
+            image = image[:, ny // 2:, nz // 2:]
         elif keep == "slab62":
             slices = int(round(62 / step[2]))
             image = image[:, :, nz // 2 - slices // 2: nz // 2 - slices // 2 + slices]

@@ -114,6 +114,8 @@ REFUSED = [
 WARNED = [
     Case("superior half of the brain", lambda i, g: bad.cropped(g, i, "superior half"), expect=0,
          warns="does not cover the whole brain (it is cut by the field of view on the inferior side)"),
+    Case("superior quarter: cut on two axes", lambda i, g: bad.cropped(g, i, "superior quarter"), expect=0,
+         warns="does not cover the whole brain (it is cut by the field of view on the"),
     Case("62 mm slab", lambda i, g: bad.cropped(g, i, "slab62"), expect=0,
          warns="does not cover the whole brain (it is cut by the field of view on the inferior and superior sides)"),
     Case("intensity-inverted FLAIR", lambda i, g: bad.inverted_flair(g, i), expect=0,
@@ -211,4 +213,4 @@ def test_real_studies_raise_no_false_alarm(name):
 
 def test_catalogue_counts():
     """The closing table of issue 15 (sections 2-3): rows by kind."""
-    assert (len(REFUSED), len(WARNED), len(HANDLED)) == (27, 4, 4)
+    assert (len(REFUSED), len(WARNED), len(HANDLED)) == (27, 5, 4)

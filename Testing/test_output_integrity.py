@@ -256,22 +256,24 @@ SIGNAL_ON_IMPORT = """
 import os, signal
 def hook(event, args):
     if event == "import" and args[0] == {module!r} and not sent:
-        sent.append(os.kill(os.getpid(), signal.SIGINT))
+        sent.append(os.kill(os.getpid(), signal.{name}))
 sent = []
 sys.addaudithook(hook)
 """
 
 
-@pytest.mark.parametrize("module", ["datetime", "numpy", "SimpleITK", "torch"])
-def test_a_ctrl_c_while_a_library_loads_is_reported_as_the_stop(module, tmp_path, study, checkpoint):
+@pytest.mark.parametrize("module,name", [("datetime", "SIGINT"), ("numpy", "SIGINT"), ("SimpleITK", "SIGINT"),
+                                         ("torch", "SIGINT"), ("datetime", "SIGTERM")])
+def test_a_signal_while_a_library_loads_is_reported_as_the_stop(module, name, tmp_path, study, checkpoint):
     """numpy, interrupted while its C extension loads (it imports datetime then), raises
-    ImportError, not KeyboardInterrupt: still a Ctrl-C to the user, never 'reinstall'."""
+    ImportError, not KeyboardInterrupt: still the user's Ctrl-C or SIGTERM, never 'reinstall'."""
     out = tmp_path / "out"
-    child = _child(SIGNAL_ON_IMPORT.replace("{module!r}", repr(module)), "classify", study["T1C"], "--out", str(out),
-                   "--model", checkpoint, "--device", "cpu")
+    patch = SIGNAL_ON_IMPORT.replace("{module!r}", repr(module)).replace("{name}", name)
+    child = _child(patch, "classify", study["T1C"], "--out", str(out), "--model", checkpoint, "--device", "cpu")
     _, stderr = child.communicate(timeout=300)
-    assert child.returncode == 130, stderr
-    assert stderr.strip().count("\n") == 0 and "stopped by Ctrl-C (SIGINT)" in stderr, stderr
+    assert child.returncode == (143 if name == "SIGTERM" else 130), stderr
+    said = "stopped by SIGTERM" if name == "SIGTERM" else "stopped by Ctrl-C (SIGINT)"
+    assert stderr.strip().count("\n") == 0 and said in stderr, stderr
     assert "reinstall" not in stderr and not out.exists()
 
 
