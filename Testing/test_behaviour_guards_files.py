@@ -1,5 +1,7 @@
 """Behaviours that planted bugs once broke without a failing test (issue 15, section 6): each
-test here fails with its bug planted. Files as stored, files as written, the batch table."""
+test here fails with its bug planted. Files as stored and as written, the batch table, the
+command line's flags, exit codes and signals, prognosis inputs, the printed probabilities and
+the study's out-of-distribution score."""
 
 from __future__ import annotations
 
