@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks in one go, for the first machine that has a CUDA GPU (< 5 minutes on one):
+# The GPU checks in one go, for the first machine that has a CUDA GPU (about 6 minutes on an H200):
 #   1. classify a generated BraTS-sized study on cuda (float16 autocast), result and maps written;
 #   2. prognose it with its two follow-up visits on cuda;
 #   3. braintumorai bench --device cuda (float32 / float16 / bfloat16, synchronised times, peak GPU memory);
