@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 import SimpleITK as sitk
-import torch
 
-from bad_inputs import TOKENS, tree_digest, write
+from bad_inputs import good_study, tiny_checkpoint, tree_digest, write
 from bad_outputs_helpers import Row, Run, execute, listing
 
 MARKER = ".braintumorai-output"
@@ -32,22 +31,10 @@ SENTENCE_BREAK = re.compile(r"\.\s+[A-Z]")
 def fixtures(tmp_path_factory) -> dict:
     """A tiny six-modality model, a 3 mm glioblastoma phantom (six files) and an earlier
     classify result of its T1C."""
-    from braintumorai.checkpoints import save_checkpoint
-    from braintumorai.models import ModalityAttentionNet
-    from braintumorai.synthetic import generate_case
-
     base = tmp_path_factory.mktemp("fixtures")
-    torch.manual_seed(0)
-    model = ModalityAttentionNet(("glioblastoma", "meningioma", "no_tumor"), ("T1", "T1C", "T2", "FLAIR", "CT", "PET"),
-                                 encoder_kwargs={"channels": (4, 8), "strides": (2, 2), "blocks": (0,)},
-                                 embed_dim=8, attention_hidden=4)
-    save_checkpoint(model, base / "tiny.pt", {"spacing_mm": [6.0, 6.0, 6.0], "grid_size": [24, 28, 24],
-                                              "calibration": {"temperature": 1.0, "conformal_threshold": 0.7,
-                                                              "coverage": 0.9}})
+    model = tiny_checkpoint(base, ("glioblastoma", "meningioma", "no_tumor"), 1.0, "tiny.pt")
     (base / "good").mkdir()
-    case = generate_case("glioblastoma", seed=5, spacing=3.0)
-    good = {m: write(image, base / "good" / f"case-{TOKENS[m]}.nii.gz") for m, image in case.images.items()}
-    return {"model": str(base / "tiny.json"), "good": good, "base": base}
+    return {"model": model, "good": good_study(base / "good"), "base": base}
 
 
 def _classify(f: dict, *args) -> list:

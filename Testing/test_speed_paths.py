@@ -203,7 +203,7 @@ def test_bench_on_cuda_without_a_gpu_falls_back_to_the_cpu(monkeypatch, capsys):
     plans = []
     monkeypatch.setattr("braintumorai.benchmark.write_study", lambda folder, size: {"T1C": "study"})
     monkeypatch.setattr("braintumorai.benchmark.run_benchmark",
-                        lambda repeats, size, device, precision, progress, study: plans.append((device, precision)) or [])
+                        lambda study, repeats, device, precision, progress: plans.append((device, precision)) or [])
     args = build_parser().parse_args(["bench", "--device", "cuda", "--json"])
     assert bench_command.run(args) == 0
     captured = capsys.readouterr()
@@ -225,7 +225,7 @@ def test_bench_writes_one_study_for_every_device_and_precision(monkeypatch, caps
     monkeypatch.setattr("braintumorai.benchmark.write_study",
                         lambda folder, size: written.append(folder) or {"T1C": str(folder / "t1c.nii.gz")})
     monkeypatch.setattr("braintumorai.benchmark.run_benchmark",
-                        lambda repeats, size, device, precision, progress, study: studies.append(study) or [])
+                        lambda study, repeats, device, precision, progress: studies.append(study) or [])
     assert bench_command.run(build_parser().parse_args(["bench", "--json"])) == 0
     assert len(written) == 1 and len(studies) == 4 and all(s == studies[0] for s in studies)
 

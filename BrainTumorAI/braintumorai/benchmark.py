@@ -245,23 +245,18 @@ def _prognosis_installed() -> bool:
         return False
 
 
-def run_benchmark(repeats: int = 3, size=(240, 240, 155), device: str = "cpu", precision: Optional[str] = None,
-                  progress=None, study: Optional[Mapping[str, str]] = None) -> list[dict]:
+def run_benchmark(study: Mapping[str, str], repeats: int = 3, device: str = "cpu", precision: Optional[str] = None,
+                  progress=None) -> list[dict]:
     """One row per modality count: this product against the baseline, same input, same run.
-    ``study``: the files of :func:`write_study` at ``size`` when written already (one study
-    serves every device and precision of a run); else one is written to a temporary folder."""
+    ``study``: the files :func:`write_study` wrote (one study serves every device and
+    precision of a run)."""
     report = progress or (lambda message: None)
-    if study is None:
-        with tempfile.TemporaryDirectory() as folder:
-            report(f"writing a {'x'.join(map(str, size))} study")
-            return run_benchmark(repeats, size, device, precision, progress, write_study(Path(folder), size))
     prognosis = "1" if _prognosis_installed() else "0"
     rows = []
-    files = dict(study)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for modalities in (MRI, ALL):
-            chosen = json.dumps({m: files[m] for m in modalities})
+            chosen = json.dumps({m: study[m] for m in modalities})
             figures = {}
             for pipeline in ("product", "baseline"):
                 report(f"{pipeline}, {len(modalities)} modalities on {device}{' ' + precision if precision else ''}")

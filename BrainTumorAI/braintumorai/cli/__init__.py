@@ -140,8 +140,9 @@ def _main(argv: Optional[Sequence[str]]) -> "tuple[int, bool]":
                 "volumes.")
             return EXIT_RESOURCES, False
         except ImportError as error:  # a library that does not load: often too little address space
-            if received.stop() is not None:  # a Ctrl-C that numpy, loading, turned into ImportError
-                return stopped(received.stop())
+            stop = received.stop()
+            if stop is not None:  # a Ctrl-C that numpy, loading, turned into ImportError
+                return stopped(stop)
             say(f"{command}: a library could not be loaded ({_short(error)}); if a memory limit is set "
                 "(ulimit -v), raise it, else reinstall BrainTumorAI's requirements.")
             return EXIT_RESOURCES, False

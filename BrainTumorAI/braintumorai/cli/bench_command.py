@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             progress(f"writing a {'x'.join(map(str, size))} study")
         study = write_study(Path(folder), size)  # once: every device and precision reads the same files
         for where, precision in plans:
-            rows += run_benchmark(args.repeats, size, where, precision, progress, study)
+            rows += run_benchmark(study, args.repeats, where, precision, progress)
     report = {"device": torch.cuda.get_device_name(0) if cuda and device != "cpu" else f"CPU ({os.cpu_count()} cores)",
               "threads": torch.get_num_threads(), "size": list(size), "repeats": args.repeats, "runs": rows}
     if fallback:
